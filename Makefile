@@ -1,0 +1,51 @@
+# Micro: one Makefile over every module of the workspace (go.work).
+#
+#   make test       every module's tests with the race detector (what CI runs)
+#   make test-deps  installs and starts what the tests need (engines, tools)
+#   make lint       gofmt, go vet and staticcheck over every module
+#   make build      builds every module
+#   make fmt        gofmt -w
+#   make tidy       go mod tidy in every module
+#   make fuzz       runs every fuzz target for FUZZTIME (default 30s) each
+
+SHELL       := /bin/bash
+GO          ?= go
+MODULES     := $(shell $(GO) list -m -f '{{.Dir}}')
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN)/staticcheck
+TESTFLAGS   ?= -race -timeout 20m
+FUZZTIME    ?= 30s
+
+.PHONY: all build test test-deps lint fmt tidy fuzz
+
+all: build
+
+build:
+	@set -e; for m in $(MODULES); do echo "== build $$m"; (cd $$m && $(GO) build ./...); done
+
+test:
+	@set -e; for m in $(MODULES); do echo "== test $$m"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
+
+test-deps:
+	@./scripts/test-deps.sh
+
+lint:
+	@set -e; unformatted=$$(gofmt -l $(MODULES)); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	@set -e; for m in $(MODULES); do echo "== vet $$m"; (cd $$m && $(GO) vet ./...); done
+	@test -x $(STATICCHECK) || { echo "staticcheck missing: run make test-deps"; exit 1; }
+	@set -e; for m in $(MODULES); do echo "== staticcheck $$m"; (cd $$m && $(STATICCHECK) ./...); done
+
+fmt:
+	gofmt -w $(MODULES)
+
+tidy:
+	@set -e; for m in $(MODULES); do echo "== tidy $$m"; (cd $$m && $(GO) mod tidy); done
+
+fuzz:
+	@set -e; for m in $(MODULES); do (cd $$m && \
+	  for p in $$($(GO) list ./...); do \
+	    for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz' || true); do \
+	      echo "== fuzz $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p; \
+	    done; \
+	  done); done

@@ -1,0 +1,82 @@
+// Package codec encodes and decodes the messages of go-micro's RPC and
+// pub/sub on a byte stream. A codec is chosen by the Content-Type header of
+// the request: application/json, application/protobuf,
+// application/json-rpc, application/proto-rpc and application/octet-stream
+// are built in (sub-packages json, proto, jsonrpc, protorpc and bytes) and
+// register themselves under those content types; [Lookup] of any other
+// content type is an error naming the ones registered.
+//
+// A [Codec] frames messages on the io.ReadWriteCloser it is given: Write
+// writes a header and a body, and ReadHeader then ReadBody read them back
+// in the same order. Codecs whose wire format has no envelope (json, proto,
+// bytes) leave the header to the transport's headers and write the body
+// alone; the rpc codecs (jsonrpc, protorpc) carry id, endpoint and error in
+// their own envelope. A Codec is not safe for concurrent use; decoders return
+// an error for malformed input and never panic.
+package codec
+
+import (
+	"errors"
+	"io"
+)
+
+// ErrInvalidMessage is returned (wrapped) by decoders for malformed input.
+var ErrInvalidMessage = errors.New("codec: invalid message")
+
+// MessageType says what a message is.
+type MessageType int
+
+// The message types.
+const (
+	Request MessageType = iota + 1
+	Response
+	Event
+	Error
+)
+
+func (t MessageType) String() string {
+	switch t {
+	case Request:
+		return "request"
+	case Response:
+		return "response"
+	case Event:
+		return "event"
+	case Error:
+		return "error"
+	}
+	return "unknown"
+}
+
+// Message is the header of an RPC message or event.
+type Message struct {
+	// Id matches a response to its request.
+	Id   string
+	Type MessageType
+	// Service and Endpoint name the target of a request ("Say.Hello").
+	Service  string
+	Endpoint string
+	// Error is set on a response that failed; the body is then empty.
+	Error string
+	// Header holds further headers (metadata, content type, ...).
+	Header map[string]string
+}
+
+// Codec reads and writes framed messages on one connection.
+type Codec interface {
+	// ReadHeader reads the next message's header into m; t is the type the
+	// caller expects.
+	ReadHeader(m *Message, t MessageType) error
+	// ReadBody decodes the body of the message whose header was just read
+	// into v; a nil v discards it.
+	ReadBody(v any) error
+	// Write writes a message: header m and body v (nil for none).
+	Write(m *Message, v any) error
+	// Close closes the underlying connection.
+	Close() error
+	// String names the codec, e.g. "json".
+	String() string
+}
+
+// NewCodec builds a Codec over a connection.
+type NewCodec func(rwc io.ReadWriteCloser) Codec

@@ -1,0 +1,57 @@
+// Package selector is client-side load balancing: it turns a service name
+// into the node a call should go to, using the registry.
+//
+// The package holds the [Selector] interface, its options, the built-in
+// strategies ([Random], [RoundRobin], [Hash]), filters ([FilterVersion],
+// [FilterMetadata], [FilterEndpoint]) and the name table ([Register],
+// [Lookup]).
+//
+// A Select returns a [Next] for one call: each call of Next gives another
+// node to try, so a client retries on a different node, until none is left
+// ([ErrNoneAvailable]). Mark tells the selector how a call to a node went;
+// a node that fails repeatedly is skipped for a while (blacklisted) and then
+// tried again.
+package selector
+
+import (
+	"context"
+	"errors"
+
+	"github.com/openmicro/go-micro/registry"
+)
+
+var (
+	// ErrNotFound is returned by Select when the service is not registered.
+	ErrNotFound = errors.New("selector: service not found")
+	// ErrNoneAvailable is returned when the service exists but no node is
+	// usable: all filtered out, blacklisted or already tried.
+	ErrNoneAvailable = errors.New("selector: no node available")
+)
+
+// Selector picks nodes of a service. Implementations are safe for
+// concurrent use.
+type Selector interface {
+	// Select returns a Next over the usable nodes of service.
+	Select(ctx context.Context, service string, opts ...SelectOption) (Next, error)
+	// Mark records the outcome of a call to node: nil for success.
+	Mark(service string, node *registry.Node, err error)
+	// Reset forgets what Mark recorded for service.
+	Reset(service string)
+	// Close releases the selector's resources (watches, caches). It is
+	// idempotent.
+	Close() error
+	// String names the implementation.
+	String() string
+}
+
+// Next returns the next node to try, or ErrNoneAvailable when every usable
+// node has been returned. A Next is used by one call at a time.
+type Next func() (*registry.Node, error)
+
+// Filter narrows the services (one per version) a Select considers. It
+// must not change its argument; it returns a new slice or the same one.
+type Filter func(services []*registry.Service) []*registry.Service
+
+// Factory builds a Selector from options; implementations register one
+// under their name with [Register].
+type Factory func(opts ...Option) (Selector, error)

@@ -115,7 +115,7 @@ func GatewayTimeout(id, format string, a ...any) *Error { return newf(504, id, f
 func Parse(s string) *Error {
 	e := new(Error)
 	if err := json.Unmarshal([]byte(s), e); err != nil || e.Code == 0 && e.Detail == "" && e.Id == "" {
-		return &Error{Code: 500, Detail: s, Status: http.StatusText(500)}
+		return New("", s, http.StatusInternalServerError)
 	}
 	if e.Code == 0 {
 		e.Code = 500
@@ -140,7 +140,7 @@ func FromError(err error) *Error {
 	}
 	switch {
 	case stderrors.Is(err, context.DeadlineExceeded):
-		return &Error{Code: 408, Detail: err.Error(), Status: http.StatusText(408)}
+		return New("", err.Error(), http.StatusRequestTimeout)
 	case stderrors.Is(err, context.Canceled):
 		return &Error{Code: 499, Detail: err.Error(), Status: "Client Closed Request"}
 	}

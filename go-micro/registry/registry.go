@@ -29,8 +29,9 @@ var (
 	// ErrWatcherStopped is returned by Watcher.Next after Stop or after the
 	// watch's context ends.
 	ErrWatcherStopped = errors.New("registry: watcher stopped")
-	// ErrInvalidService is returned for a service with no name or a node with
-	// no id.
+	// ErrInvalidService is returned by Register and Deregister for a service
+	// that [Validate] rejects: no name, no nodes, a nil node, a node with no
+	// id or two nodes with one id.
 	ErrInvalidService = errors.New("registry: invalid service")
 )
 
@@ -41,6 +42,7 @@ type Registry interface {
 	// refreshes its TTL and replaces its address and metadata.
 	Register(ctx context.Context, s *Service, opts ...RegisterOption) error
 	// Deregister removes the nodes of s; other nodes of the service stay.
+	// Nodes that are not registered are ignored.
 	Deregister(ctx context.Context, s *Service, opts ...DeregisterOption) error
 	// GetService returns the service, one entry per version, or ErrNotFound.
 	GetService(ctx context.Context, name string, opts ...GetOption) ([]*Service, error)
@@ -132,7 +134,25 @@ type Options struct {
 	Timeout time.Duration
 	// TLS, when set, is used to reach the backend.
 	TLS *tls.Config
+
+	// Values holds the settings of one implementation, set by that
+	// implementation's own typed options (httpbroker.RegisterTTL, say) under
+	// key types it does not export, and read back by it with Value. Other
+	// implementations ignore them.
+	Values map[any]any
 }
+
+// SetValue stores one implementation's setting under key. It is meant for
+// the option functions of implementations, whose key types are unexported.
+func (o *Options) SetValue(key, value any) {
+	if o.Values == nil {
+		o.Values = make(map[any]any)
+	}
+	o.Values[key] = value
+}
+
+// Value returns the setting stored under key by SetValue, or nil.
+func (o *Options) Value(key any) any { return o.Values[key] }
 
 // NewOptions applies opts over the defaults.
 func NewOptions(opts ...Option) Options {

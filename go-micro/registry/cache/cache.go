@@ -1,0 +1,406 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/openmicro/go-micro/registry"
+)
+
+// ErrNoRegistry is returned by every method of a Cache built over a nil
+// registry.
+var ErrNoRegistry = errors.New("cache: no registry")
+
+// Cache is a [registry.Registry] that serves GetService from memory and
+// keeps it fresh through one watch per service name. Build one with [New];
+// the zero value is not usable.
+type Cache struct {
+	r    registry.Registry
+	opts options
+	log  *slog.Logger
+
+	ctx    context.Context // root of every watch and watch-driven fetch
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // one per watch goroutine
+
+	mu      sync.Mutex
+	closed  bool
+	seq     uint64 // orders fetches and invalidations
+	entries map[string]*entry
+}
+
+// entry is what the cache knows of one service name. Its fields are guarded
+// by Cache.mu; services is never modified once stored (a new fetch replaces
+// the slice), so it may be copied outside the lock.
+type entry struct {
+	ready   chan struct{}    // closed once the first watch attempt has finished
+	watcher registry.Watcher // the running watch, stopped by Close
+
+	hasData  bool                // a fetch has answered (found or not found)
+	services []*registry.Service // the last answer; nil when not found
+	err      error               // the not-found error of the last answer, or nil
+	dataGen  uint64              // ticket of the fetch that produced the answer
+	fetched  time.Time           // when that answer was stored
+	invalid  uint64              // seq of the last invalidation
+	failures int                 // consecutive failed fetches
+	retryAt  time.Time           // no new fetch before this after a failure
+
+	inflight *call // the fetch others may join
+}
+
+// call is one fetch that concurrent callers share.
+type call struct {
+	ticket    uint64
+	done      chan struct{} // closed when services and err are set
+	services  []*registry.Service
+	err       error
+	abandoned bool // the leader's context ended; waiters should try again
+	joined    int  // callers waiting on this fetch besides the leader
+}
+
+// New returns a Cache over r. It starts nothing: watches begin with the
+// first GetService of each name. Call Close to stop them.
+func New(r registry.Registry, opts ...Option) *Cache {
+	ctx, cancel := context.WithCancel(context.Background())
+	o := newOptions(opts...)
+	return &Cache{
+		r:       r,
+		opts:    o,
+		log:     o.logger.With("component", "registry/cache"),
+		ctx:     ctx,
+		cancel:  cancel,
+		entries: make(map[string]*entry),
+	}
+}
+
+// String names the implementation: "cache(" plus the underlying registry's
+// name and ")".
+func (c *Cache) String() string {
+	if c.r == nil {
+		return "cache"
+	}
+	return "cache(" + c.r.String() + ")"
+}
+
+// Register registers s with the underlying registry and invalidates the
+// cached entry of s.Name, so that the next GetService sees the change.
+func (c *Cache) Register(ctx context.Context, s *registry.Service, opts ...registry.RegisterOption) error {
+	if c.r == nil {
+		return ErrNoRegistry
+	}
+	err := c.r.Register(ctx, s, opts...)
+	if s != nil {
+		c.invalidate(s.Name)
+	}
+	return err
+}
+
+// Deregister deregisters s from the underlying registry and invalidates the
+// cached entry of s.Name.
+func (c *Cache) Deregister(ctx context.Context, s *registry.Service, opts ...registry.DeregisterOption) error {
+	if c.r == nil {
+		return ErrNoRegistry
+	}
+	err := c.r.Deregister(ctx, s, opts...)
+	if s != nil {
+		c.invalidate(s.Name)
+	}
+	return err
+}
+
+// ListServices passes through to the underlying registry.
+func (c *Cache) ListServices(ctx context.Context, opts ...registry.ListOption) ([]*registry.Service, error) {
+	if c.r == nil {
+		return nil, ErrNoRegistry
+	}
+	return c.r.ListServices(ctx, opts...)
+}
+
+// Watch passes through to the underlying registry.
+func (c *Cache) Watch(ctx context.Context, opts ...registry.WatchOption) (registry.Watcher, error) {
+	if c.r == nil {
+		return nil, ErrNoRegistry
+	}
+	return c.r.Watch(ctx, opts...)
+}
+
+// GetService returns a deep copy of the cached service, fetching it on a
+// miss, after an invalidation or once the TTL has passed. Concurrent callers
+// that miss share one fetch. When the underlying registry fails, the last
+// known answer is returned instead of the error. The options of the caller
+// that leads a fetch are passed on; cached answers ignore them.
+func (c *Cache) GetService(ctx context.Context, name string, opts ...registry.GetOption) ([]*registry.Service, error) {
+	if c.r == nil {
+		return nil, ErrNoRegistry
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return c.r.GetService(ctx, name, opts...)
+		}
+		e := c.entries[name]
+		if e == nil {
+			e = &entry{ready: make(chan struct{})}
+			c.entries[name] = e
+			c.wg.Add(1)
+			go c.watch(name, e)
+		}
+		now := c.opts.now()
+		if e.hasData && (e.fresh(now, c.opts.ttl) || now.Before(e.retryAt)) {
+			ss, err := e.services, e.err
+			c.mu.Unlock()
+			return registry.CopyServices(ss), err
+		}
+		cl := e.inflight
+		if cl == nil || cl.ticket <= e.invalid {
+			cl = c.newCall(e)
+			c.mu.Unlock()
+			// Let the watch start first, so that no change falls between
+			// the fetch and the watch.
+			select {
+			case <-e.ready:
+			case <-ctx.Done():
+			}
+			c.fetch(ctx, name, e, cl, opts...)
+			return registry.CopyServices(cl.services), cl.err
+		}
+		cl.joined++
+		c.mu.Unlock()
+
+		select {
+		case <-cl.done:
+			if cl.abandoned {
+				continue // the leader gave up; lead a fetch of our own
+			}
+			return registry.CopyServices(cl.services), cl.err
+		case <-ctx.Done():
+			c.mu.Lock()
+			ss, err, ok := e.services, e.err, e.hasData
+			c.mu.Unlock()
+			if ok {
+				return registry.CopyServices(ss), err
+			}
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Close stops every watch and waits for their goroutines. It is idempotent.
+// Afterwards GetService passes through to the underlying registry.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	var ws []registry.Watcher
+	for _, e := range c.entries {
+		if e.watcher != nil {
+			ws = append(ws, e.watcher)
+		}
+	}
+	c.mu.Unlock()
+
+	c.cancel()
+	for _, w := range ws {
+		w.Stop()
+	}
+	c.wg.Wait()
+	return nil
+}
+
+// fresh reports whether e may be served without a fetch. c.mu must be held.
+func (e *entry) fresh(now time.Time, ttl time.Duration) bool {
+	return e.dataGen > e.invalid && now.Sub(e.fetched) < ttl
+}
+
+// newCall starts a fetch that others may join. c.mu must be held.
+func (c *Cache) newCall(e *entry) *call {
+	c.seq++
+	cl := &call{ticket: c.seq, done: make(chan struct{})}
+	e.inflight = cl
+	return cl
+}
+
+// invalidate makes the next GetService of name fetch again.
+func (c *Cache) invalidate(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.entries[name]; e != nil {
+		c.seq++
+		e.invalid = c.seq
+		e.retryAt = time.Time{}
+	}
+}
+
+// fetch asks the underlying registry for name, stores the answer in e and
+// completes cl.
+func (c *Cache) fetch(ctx context.Context, name string, e *entry, cl *call, opts ...registry.GetOption) {
+	ss, err := c.r.GetService(ctx, name, opts...)
+	ss = registry.CopyServices(ss) // the registry may keep what it returned
+
+	c.mu.Lock()
+	defer func() {
+		c.mu.Unlock()
+		close(cl.done)
+	}()
+	if e.inflight == cl {
+		e.inflight = nil
+	}
+	now := c.opts.now()
+	switch {
+	case err == nil || errors.Is(err, registry.ErrNotFound):
+		if cl.ticket > e.dataGen {
+			if err != nil {
+				ss = nil
+			}
+			e.hasData, e.services, e.err = true, ss, err
+			e.dataGen, e.fetched = cl.ticket, now
+			if e.failures > 0 {
+				c.log.Info("registry reachable again", "service", name)
+			}
+			e.failures, e.retryAt = 0, time.Time{}
+		}
+		cl.services, cl.err = e.services, e.err
+		return
+	case ctx.Err() != nil && ctx != c.ctx:
+		// The caller gave up; that says nothing about the registry.
+		cl.abandoned = true
+	case cl.ticket > e.dataGen:
+		e.failures++
+		e.retryAt = now.Add(c.backoff(e.failures))
+		if e.failures == 1 {
+			c.log.Warn("cannot fetch service, serving last known nodes",
+				"service", name, "stale", e.hasData, "error", err)
+		}
+	}
+	if e.hasData {
+		cl.services, cl.err = e.services, e.err
+	} else {
+		cl.err = err
+	}
+}
+
+// refresh fetches name again after a change reported by its watch. Callers
+// that ask meanwhile wait for this fetch instead of reading the old answer.
+func (c *Cache) refresh(name string, e *entry) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.seq++
+	e.invalid = c.seq
+	e.retryAt = time.Time{}
+	cl := c.newCall(e)
+	c.mu.Unlock()
+	c.fetch(c.ctx, name, e, cl)
+}
+
+// watch runs the watch of one service name until Close: it refetches on
+// every change and re-establishes a broken watch with backoff.
+func (c *Cache) watch(name string, e *entry) {
+	defer c.wg.Done()
+	ready := sync.OnceFunc(func() { close(e.ready) })
+	defer ready()
+
+	first := true // the first attempt runs before the first fetch
+	attempt := 0
+	for {
+		w, err := c.r.Watch(c.ctx, registry.WatchService(name))
+		if err == nil {
+			c.mu.Lock()
+			if c.closed {
+				c.mu.Unlock()
+				w.Stop()
+				return
+			}
+			e.watcher = w
+			c.mu.Unlock()
+		}
+		ready()
+		if err != nil {
+			if c.ctx.Err() != nil {
+				return
+			}
+			attempt++
+			c.logWatch(name, attempt, err)
+			first = false
+			if !c.sleep(c.backoff(attempt)) {
+				return
+			}
+			continue
+		}
+		if !first {
+			// Changes may have happened while no watch ran.
+			c.refresh(name, e)
+		}
+		first = false
+		attempt = 0
+		for {
+			res, err := w.Next()
+			if err != nil {
+				if c.ctx.Err() == nil {
+					attempt++
+					c.logWatch(name, attempt, err)
+				}
+				break
+			}
+			if res != nil && res.Service != nil && res.Service.Name != name {
+				continue
+			}
+			c.refresh(name, e)
+		}
+		w.Stop()
+		c.mu.Lock()
+		if e.watcher == w {
+			e.watcher = nil
+		}
+		c.mu.Unlock()
+		if c.ctx.Err() != nil || !c.sleep(c.backoff(attempt)) {
+			return
+		}
+	}
+}
+
+func (c *Cache) logWatch(name string, attempt int, err error) {
+	level := slog.LevelDebug
+	if attempt == 1 {
+		level = slog.LevelWarn
+	}
+	c.log.Log(context.Background(), level, "watch failed, retrying", "service", name, "attempt", attempt, "error", err)
+}
+
+// backoff returns the jittered delay before retry number attempt (from 1).
+func (c *Cache) backoff(attempt int) time.Duration {
+	d := c.opts.minBackoff
+	for i := 1; i < attempt && d < c.opts.maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, c.opts.maxBackoff)
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// sleep waits d or until Close; it reports whether d passed.
+func (c *Cache) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
+var _ registry.Registry = (*Cache)(nil)

@@ -1,0 +1,29 @@
+// Package cache is a [registry.Registry] decorator that serves GetService
+// from memory and keeps what it serves fresh by watching the registry
+// underneath.
+//
+// The first GetService of a service name fetches it from the underlying
+// registry and starts one watch for that name (registry.WatchService); each
+// change the watch reports refetches the service, so the cache follows the
+// registry closely. An entry is also refetched when it is older than the TTL
+// ([TTL], one minute by default), which bounds staleness while a watch is
+// broken. Concurrent misses of one name share a single fetch.
+//
+// When the underlying registry cannot be reached (GetService or Watch
+// fail with anything but [registry.ErrNotFound]) the cache keeps serving
+// the last nodes it saw and retries: the watch with a bounded, jittered
+// exponential backoff ([Backoff]), and the fetch no sooner than that backoff
+// allows. Only a name that was never fetched successfully returns the
+// error.
+//
+// Every GetService result is a deep copy: callers may change it freely.
+// Register and Deregister pass through and invalidate the entry of that
+// service, so a caller reads its own writes. ListServices and Watch pass
+// straight through.
+//
+// A Cache is safe for concurrent use. It owns one goroutine per watched
+// service name; [Cache.Close] stops all of them and waits for them. After
+// Close, GetService passes straight through to the underlying registry.
+// Entries are kept for every name ever asked for, so a Cache suits a client
+// that talks to a bounded set of services (a selector, a broker).
+package cache

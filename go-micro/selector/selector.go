@@ -1,16 +1,22 @@
 // Package selector is client-side load balancing: it turns a service name
 // into the node a call should go to, using the registry.
 //
-// The package holds the [Selector] interface, its options, the built-in
-// strategies ([Random], [RoundRobin], [Hash]), filters ([FilterVersion],
-// [FilterMetadata], [FilterEndpoint]) and the name table ([Register],
-// [Lookup]).
+// The package holds the [Selector] interface, its options, the default
+// implementation ([New]), the built-in strategies ([Random], [RoundRobin],
+// [Hash]), filters ([FilterVersion], [FilterMetadata], [FilterLabel],
+// [FilterEndpoint]) and the name table ([Register], [Lookup], [Open]).
 //
 // A Select returns a [Next] for one call: each call of Next gives another
 // node to try, so a client retries on a different node, until none is left
 // ([ErrNoneAvailable]). Mark tells the selector how a call to a node went;
 // a node that fails repeatedly is skipped for a while (blacklisted) and then
 // tried again.
+//
+// The default selector reads the registry through a registry/cache (one
+// watch per service, a TTL, stale answers while the registry is down), so a
+// Select normally costs no registry round trip. It registers itself, with
+// each built-in strategy, under the names "random", "roundrobin" and "hash";
+// no blank import is needed. Selectors are safe for concurrent use.
 package selector
 
 import (

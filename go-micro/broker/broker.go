@@ -103,7 +103,25 @@ type Options struct {
 	Registry registry.Registry
 	// Logger receives the broker's logs; slog.Default() when nil.
 	Logger *slog.Logger
+
+	// Values holds the settings of one implementation, set by that
+	// implementation's own typed options (httpbroker.RegisterTTL, say) under
+	// key types it does not export, and read back by it with Value. Other
+	// implementations ignore them.
+	Values map[any]any
 }
+
+// SetValue stores one implementation's setting under key. It is meant for
+// the option functions of implementations, whose key types are unexported.
+func (o *Options) SetValue(key, value any) {
+	if o.Values == nil {
+		o.Values = make(map[any]any)
+	}
+	o.Values[key] = value
+}
+
+// Value returns the setting stored under key by SetValue, or nil.
+func (o *Options) Value(key any) any { return o.Values[key] }
 
 // NewOptions applies opts over the defaults.
 func NewOptions(opts ...Option) Options {

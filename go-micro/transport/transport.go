@@ -109,7 +109,25 @@ type Options struct {
 	// MaxMessageSize is the largest message body and header, together, in
 	// bytes, that Send writes and Recv accepts; default 4 MiB.
 	MaxMessageSize int
+
+	// Values holds the settings of one implementation, set by that
+	// implementation's own typed options (httpbroker.RegisterTTL, say) under
+	// key types it does not export, and read back by it with Value. Other
+	// implementations ignore them.
+	Values map[any]any
 }
+
+// SetValue stores one implementation's setting under key. It is meant for
+// the option functions of implementations, whose key types are unexported.
+func (o *Options) SetValue(key, value any) {
+	if o.Values == nil {
+		o.Values = make(map[any]any)
+	}
+	o.Values[key] = value
+}
+
+// Value returns the setting stored under key by SetValue, or nil.
+func (o *Options) Value(key any) any { return o.Values[key] }
 
 // Defaults for Options.
 const (

@@ -1,0 +1,80 @@
+// Package http is go-micro's default transport: many streams multiplexed
+// over pooled TCP (or TLS) connections that start as HTTP/1.1 and upgrade
+// to a compact binary framing.
+//
+// Import it for its side effect to make --transport=http available
+// (go-micro's defaults already do):
+//
+//	import _ "github.com/openmicro/go-micro/transport/http"
+//
+// # Connections
+//
+// A client opens TCP (TLS when Options.TLS is set; an empty ServerName is
+// taken from the dialled host), sends "GET / HTTP/1.1" with
+// "Connection: Upgrade" and "Upgrade: micro-mux/1", and waits for
+// "101 Switching Protocols"; from then on both sides exchange frames. A
+// request without that upgrade, such as curl's, gets 426 Upgrade Required
+// with a short explanation. The listener reads the request with
+// net/http.ReadRequest on its own buffered reader instead of running an
+// http.Server and hijacking: the frames that follow the upgrade stay in the
+// same buffer, and the listener owns every connection goroutine, which
+// Shutdown and Close need. Options.Timeout bounds the dial and both
+// handshakes.
+//
+// Dial reuses a pooled connection to the address, dialling one when there
+// is none or when every pooled one carries 1024 streams; concurrent Dials
+// share one dial. A connection that fails (read or write error, EOF) fails
+// its streams with an error matching transport.ErrClosed and leaves the
+// pool, so the next Dial redials. A connection told GOAWAY takes no new
+// streams and closes after its last one. A connection without streams for
+// 90 seconds is closed.
+//
+// # Frames
+//
+// Every frame has a 10-byte header: type, flags, stream id (uint32) and
+// payload length (uint32), big endian. DATA carries one whole message:
+// uvarint(header block length), the header block as uvarint-length-prefixed
+// key and value strings, then the body. The End flag on DATA half-closes
+// (a DATA frame with no payload is a bare half-close). RESET (with a code),
+// WINDOW (credit) and GOAWAY (last accepted stream id) carry 4 bytes.
+// Client streams take odd ids in increasing order on their first frame; a
+// stream is opened by its first frame, so the listener sees a dialled
+// stream at its first Send or CloseSend.
+//
+// One goroutine per connection reads frames and queues messages on their
+// streams; it never waits for an application. Writers share the
+// connection's buffered writer under a mutex, and the last writer in line
+// flushes, so concurrent streams share system calls. Control frames the
+// reader must answer go through a small writer goroutine so the reader
+// never blocks on the network.
+//
+// # Flow control and limits
+//
+// Each stream grants its peer 1 MiB of credit (message bytes plus 10 per
+// frame). Send waits, respecting its ctx, while the credit is used up; it
+// may start one message whenever any credit is left, so a receiver buffers
+// at most 1 MiB plus one message per stream. Recv returns credit in
+// WINDOW frames as the application reads. A slow reader holds up only its
+// own stream.
+//
+// Options.MaxMessageSize (default 4 MiB) bounds a message's encoded size:
+// the header block with its length prefixes plus the body. Send refuses a
+// larger message with transport.ErrMessageTooLarge and writes nothing. A
+// received DATA frame over the receiver's own limit is skipped unread and
+// its stream reset; both ends then get an error matching
+// transport.ErrMessageTooLarge and transport.ErrClosed, and the connection
+// goes on serving its other streams.
+//
+// # Errors
+//
+// Recv returns io.EOF once the peer half-closed or closed the stream and
+// every message before was read. Send after CloseSend or Close, or after
+// the peer closed the stream, returns transport.ErrClosed; a stream reset
+// for another reason (refused during shutdown, message too large,
+// malformed message) returns an error that matches transport.ErrClosed and
+// names the reason. A cancelled ctx makes Send or Recv return ctx.Err()
+// and leaves the stream and its connection intact. Received bodies are
+// freshly allocated and belong to the caller.
+//
+// All values are safe for concurrent use.
+package http

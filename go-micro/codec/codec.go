@@ -20,8 +20,14 @@ import (
 	"io"
 )
 
-// ErrInvalidMessage is returned (wrapped) by decoders for malformed input.
-var ErrInvalidMessage = errors.New("codec: invalid message")
+var (
+	// ErrInvalidMessage is returned (wrapped) by decoders for malformed input.
+	ErrInvalidMessage = errors.New("codec: invalid message")
+	// ErrUnsupportedType is returned (wrapped) by Write and ReadBody when a
+	// codec cannot encode or decode a value of the given Go type (for
+	// example a struct that is not a proto.Message given to the proto codec).
+	ErrUnsupportedType = errors.New("codec: unsupported type")
+)
 
 // MessageType says what a message is.
 type MessageType int

@@ -1,0 +1,154 @@
+package json
+
+import (
+	"errors"
+	"io"
+	"sync"
+
+	stdjson "encoding/json"
+
+	"github.com/openmicro/go-micro/codec"
+	"google.golang.org/protobuf/proto"
+)
+
+const (
+	// ContentType is the content type the codec is registered under.
+	ContentType = "application/json"
+	// Name is the name String returns.
+	Name = "json"
+)
+
+func init() { codec.Register(ContentType, NewCodec) }
+
+// jsonCodec reads and writes bare JSON values on a connection.
+type jsonCodec struct {
+	rwc  io.ReadWriteCloser
+	rd   readTracker
+	dec  *stdjson.Decoder // made on first read, remade after a broken stream
+	raw  stdjson.RawMessage
+	wbuf []byte
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewCodec returns a json codec over rwc.
+func NewCodec(rwc io.ReadWriteCloser) codec.Codec {
+	c := &jsonCodec{rwc: rwc}
+	c.rd.r = rwc
+	return c
+}
+
+// ReadHeader does nothing: the header of a bare JSON body travels in the
+// transport's headers. It leaves m alone and reads nothing.
+func (c *jsonCodec) ReadHeader(*codec.Message, codec.MessageType) error { return nil }
+
+// ReadBody decodes the next JSON value into v; see the package doc.
+func (c *jsonCodec) ReadBody(v any) error {
+	if c.dec == nil {
+		c.dec = stdjson.NewDecoder(&c.rd)
+	}
+	switch t := v.(type) {
+	case nil:
+		err := c.decode(&c.raw)
+		c.raw = c.raw[:0]
+		if err == io.EOF {
+			return nil
+		}
+		return err
+	case proto.Message:
+		if !t.ProtoReflect().IsValid() {
+			return unsupported("read into", v)
+		}
+		if err := c.decode(&c.raw); err != nil {
+			return err
+		}
+		err := unmarshalProto(c.raw, t)
+		if cap(c.raw) > keepBuffer {
+			c.raw = nil
+		}
+		return err
+	case *[]byte:
+		if t == nil {
+			return unsupported("read into", v)
+		}
+		return c.decode((*stdjson.RawMessage)(t))
+	}
+	return c.decode(v)
+}
+
+// decode reads the next value into v and sorts its errors: the end of the
+// input, a broken connection, malformed input (after which the decoder is
+// remade, so that a connection whose buffer is refilled per message can
+// carry on) and a value that does not fit v.
+func (c *jsonCodec) decode(v any) error {
+	err := c.dec.Decode(v)
+	if err == nil {
+		return nil
+	}
+	if err == io.EOF {
+		// Only white space is lost: the decoder keeps returning io.EOF, so
+		// start afresh for a connection that may yet receive more.
+		c.dec = nil
+		return io.EOF
+	}
+	if rerr := c.rd.err; rerr != nil && errors.Is(err, rerr) {
+		c.rd.err = nil
+		c.dec = nil
+		return err
+	}
+	var syntax *stdjson.SyntaxError
+	if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
+		c.dec = nil
+	}
+	return decodeError(v, err)
+}
+
+// Write writes v as one JSON value and a newline; m is not written. A nil
+// v writes nothing.
+func (c *jsonCodec) Write(_ *codec.Message, v any) error {
+	b, owned, err := encode(v)
+	if err != nil || b == nil {
+		return err
+	}
+	if owned {
+		b = append(b, '\n')
+	} else {
+		c.wbuf = append(append(c.wbuf[:0], b...), '\n')
+		b = c.wbuf
+	}
+	_, err = c.rwc.Write(b)
+	if cap(c.wbuf) > keepBuffer {
+		c.wbuf = nil
+	}
+	return err
+}
+
+// Close closes the connection; later calls return the first call's error.
+func (c *jsonCodec) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.rwc.Close() })
+	return c.closeErr
+}
+
+// String returns "json".
+func (c *jsonCodec) String() string { return Name }
+
+// keepBuffer is the largest scratch buffer a codec keeps between messages.
+const keepBuffer = 64 << 10
+
+// readTracker remembers the last error of the connection other than io.EOF,
+// so that decode can tell a broken connection from malformed input.
+type readTracker struct {
+	r   io.Reader
+	err error
+}
+
+func (t *readTracker) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF {
+		t.err = err
+	}
+	return n, err
+}
+
+var _ codec.Codec = (*jsonCodec)(nil)

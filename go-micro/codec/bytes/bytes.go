@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/openmicro/go-micro/codec"
+	"github.com/openmicro/go-micro/codec/internal/wire"
 )
 
 const (
@@ -54,7 +55,7 @@ func (c *bytesCodec) ReadBody(v any) error {
 	if dst == nil {
 		return unsupported("read into", v)
 	}
-	b, err := readAll((*dst)[:0], c.rwc)
+	b, err := wire.ReadAll((*dst)[:0], c.rwc)
 	*dst = b
 	return err
 }
@@ -94,23 +95,6 @@ func (c *bytesCodec) Close() error {
 
 // String returns "bytes".
 func (c *bytesCodec) String() string { return Name }
-
-// readAll appends everything r yields until io.EOF to b.
-func readAll(b []byte, r io.Reader) ([]byte, error) {
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
-}
 
 func unsupported(op string, v any) error {
 	return fmt.Errorf("%w: codec/bytes cannot %s %T (want []byte, *[]byte or *bytes.Frame)",

@@ -8,6 +8,7 @@ import (
 	stdjson "encoding/json"
 
 	"github.com/openmicro/go-micro/codec"
+	"github.com/openmicro/go-micro/codec/internal/wire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -23,7 +24,7 @@ func init() { codec.Register(ContentType, NewCodec) }
 // jsonCodec reads and writes bare JSON values on a connection.
 type jsonCodec struct {
 	rwc  io.ReadWriteCloser
-	rd   readTracker
+	rd   wire.ReadTracker
 	dec  *stdjson.Decoder // made on first read, remade after a broken stream
 	raw  stdjson.RawMessage
 	wbuf []byte
@@ -35,7 +36,7 @@ type jsonCodec struct {
 // NewCodec returns a json codec over rwc.
 func NewCodec(rwc io.ReadWriteCloser) codec.Codec {
 	c := &jsonCodec{rwc: rwc}
-	c.rd.r = rwc
+	c.rd.R = rwc
 	return c
 }
 
@@ -92,8 +93,8 @@ func (c *jsonCodec) decode(v any) error {
 		c.dec = nil
 		return io.EOF
 	}
-	if rerr := c.rd.err; rerr != nil && errors.Is(err, rerr) {
-		c.rd.err = nil
+	if rerr := c.rd.Err; rerr != nil && errors.Is(err, rerr) {
+		c.rd.Err = nil
 		c.dec = nil
 		return err
 	}
@@ -135,20 +136,5 @@ func (c *jsonCodec) String() string { return Name }
 
 // keepBuffer is the largest scratch buffer a codec keeps between messages.
 const keepBuffer = 64 << 10
-
-// readTracker remembers the last error of the connection other than io.EOF,
-// so that decode can tell a broken connection from malformed input.
-type readTracker struct {
-	r   io.Reader
-	err error
-}
-
-func (t *readTracker) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	if err != nil && err != io.EOF {
-		t.err = err
-	}
-	return n, err
-}
 
 var _ codec.Codec = (*jsonCodec)(nil)

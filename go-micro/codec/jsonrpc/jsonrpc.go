@@ -11,6 +11,7 @@ import (
 	stdjson "encoding/json"
 
 	"github.com/openmicro/go-micro/codec"
+	"github.com/openmicro/go-micro/codec/internal/wire"
 	"github.com/openmicro/go-micro/codec/json"
 )
 
@@ -57,7 +58,7 @@ type envelope struct {
 
 type jsonrpcCodec struct {
 	rwc     io.ReadWriteCloser
-	rd      readTracker
+	rd      wire.ReadTracker
 	dec     *stdjson.Decoder // made on first read, remade after a broken stream
 	body    stdjson.RawMessage
 	pending bool // a header was read and its body not yet
@@ -69,7 +70,7 @@ type jsonrpcCodec struct {
 // NewCodec returns a JSON-RPC codec over rwc.
 func NewCodec(rwc io.ReadWriteCloser) codec.Codec {
 	c := &jsonrpcCodec{rwc: rwc}
-	c.rd.r = rwc
+	c.rd.R = rwc
 	return c
 }
 
@@ -153,8 +154,8 @@ func (c *jsonrpcCodec) decode(v any) error {
 		c.dec = nil // only white space is lost
 		return io.EOF
 	}
-	if rerr := c.rd.err; rerr != nil && errors.Is(err, rerr) {
-		c.rd.err = nil
+	if rerr := c.rd.Err; rerr != nil && errors.Is(err, rerr) {
+		c.rd.Err = nil
 		c.dec = nil
 		return err
 	}
@@ -294,21 +295,6 @@ func (c *jsonrpcCodec) String() string { return Name }
 
 func invalid(err error) error {
 	return fmt.Errorf("%w: jsonrpc: %w", codec.ErrInvalidMessage, err)
-}
-
-// readTracker remembers the last error of the connection other than io.EOF,
-// so that decode can tell a broken connection from malformed input.
-type readTracker struct {
-	r   io.Reader
-	err error
-}
-
-func (t *readTracker) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	if err != nil && err != io.EOF {
-		t.err = err
-	}
-	return n, err
 }
 
 var _ codec.Codec = (*jsonrpcCodec)(nil)

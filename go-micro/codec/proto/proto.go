@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/openmicro/go-micro/codec"
+	"github.com/openmicro/go-micro/codec/internal/wire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -45,7 +46,7 @@ func (c *protoCodec) ReadBody(v any) error {
 		if !t.ProtoReflect().IsValid() {
 			return unsupported("read into", v)
 		}
-		b, err := readAll(c.buf[:0], c.rwc)
+		b, err := wire.ReadAll(c.buf[:0], c.rwc)
 		c.keep(b)
 		if err != nil {
 			return err
@@ -58,7 +59,7 @@ func (c *protoCodec) ReadBody(v any) error {
 		if t == nil {
 			return unsupported("read into", v)
 		}
-		b, err := readAll((*t)[:0], c.rwc)
+		b, err := wire.ReadAll((*t)[:0], c.rwc)
 		*t = b
 		return err
 	}
@@ -112,23 +113,6 @@ func (c *protoCodec) Close() error {
 
 // String returns "proto".
 func (c *protoCodec) String() string { return Name }
-
-// readAll appends everything r yields until io.EOF to b.
-func readAll(b []byte, r io.Reader) ([]byte, error) {
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
-}
 
 func unsupported(op string, v any) error {
 	return fmt.Errorf("%w: codec/proto cannot %s %T (not a proto.Message, []byte or *[]byte)",

@@ -33,6 +33,17 @@ const (
 	maxStreamID = 1<<31 - 1
 
 	defaultIdleTimeout = 90 * time.Second
+
+	// maxMessageSize caps Options.MaxMessageSize: a frame's length is 32
+	// bits, and int is 32 bits on some platforms.
+	maxMessageSize = 1<<31 - 1 - 2*streamWindow
+	// maxCredit is the most send credit a stream may hold; a WINDOW frame
+	// that takes it higher is a flow-control error.
+	maxCredit = 1<<31 - 1
+
+	// maxCtrlQueue bounds the control frames the reader may queue for a
+	// peer that does not read them.
+	maxCtrlQueue = 64 << 10
 )
 
 // conn is one upgraded TCP (or TLS) connection carrying many streams.
@@ -56,11 +67,13 @@ type conn struct {
 	nextID  uint32 // client: next stream id; guarded by wmu
 	werr    error  // sticky write error; guarded by wmu
 
-	// Control frames the reader wants sent; written by ctrlLoop so that
-	// the reader never blocks on the network.
-	cmu    sync.Mutex
-	ctrl   []byte
-	ctrlCh chan struct{}
+	// Control frames the reader (or Shutdown) wants sent; written by
+	// ctrlLoop so that neither ever blocks on the network.
+	cmu      sync.Mutex
+	ctrl     []byte
+	shut     bool        // half-close once ctrl is written; guarded by cmu
+	ctrlFull atomic.Bool // the peer left maxCtrlQueue bytes unread
+	ctrlCh   chan struct{}
 
 	mu        sync.Mutex
 	streams   map[uint32]*stream
@@ -133,26 +146,27 @@ func (c *conn) readLoop() {
 	fr := frameReader{r: c.br, max: c.maxMsg}
 	for {
 		h, p, err := fr.readFrame()
-		if err != nil {
-			if errors.Is(err, errFrameTooLarge) {
-				c.onTooLarge(h)
-				continue
-			}
+		switch {
+		case errors.Is(err, errFrameTooLarge):
+			c.onTooLarge(h)
+		case err != nil:
 			if errors.Is(err, io.EOF) {
 				err = io.EOF
 			}
 			c.close(fmt.Errorf("%w: connection to %s lost: %w", transport.ErrClosed, c.remote, err))
 			return
-		}
-		switch h.typ {
-		case frameData:
+		case h.typ == frameData:
 			c.onData(h, p)
-		case frameReset:
+		case h.typ == frameReset:
 			c.onReset(h.id, binary.BigEndian.Uint32(p))
-		case frameWindow:
+		case h.typ == frameWindow:
 			c.onWindow(h.id, binary.BigEndian.Uint32(p))
-		case frameGoAway:
+		case h.typ == frameGoAway:
 			c.onGoAway(binary.BigEndian.Uint32(p))
+		}
+		if c.ctrlFull.Load() {
+			c.close(fmt.Errorf("%w: %s does not read its control frames", transport.ErrClosed, c.remote))
+			return
 		}
 	}
 }
@@ -220,8 +234,9 @@ func (c *conn) onWindow(id, inc uint32) {
 	c.mu.Lock()
 	s := c.streams[id]
 	c.mu.Unlock()
-	if s != nil {
-		s.addCredit(int(inc))
+	if s != nil && !s.addCredit(inc) {
+		c.forget(s)
+		c.queueCtrl(frameReset, id, codeFlowControl)
 	}
 }
 
@@ -298,10 +313,16 @@ func (c *conn) reserve() bool {
 	return true
 }
 
-// queueCtrl queues a control frame for ctrlLoop; it never blocks.
+// queueCtrl queues a control frame for ctrlLoop; it never blocks. When the
+// peer has left maxCtrlQueue bytes of them unread it sets ctrlFull instead,
+// and the reader closes the connection.
 func (c *conn) queueCtrl(typ uint8, id, v uint32) {
 	c.cmu.Lock()
-	c.ctrl = appendCtrlFrame(c.ctrl, typ, id, v)
+	if len(c.ctrl) >= maxCtrlQueue {
+		c.ctrlFull.Store(true)
+	} else {
+		c.ctrl = appendCtrlFrame(c.ctrl, typ, id, v)
+	}
 	c.cmu.Unlock()
 	select {
 	case c.ctrlCh <- struct{}{}:
@@ -318,9 +339,13 @@ func (c *conn) ctrlLoop() {
 		case <-c.ctrlCh:
 		}
 		c.cmu.Lock()
-		b := c.ctrl
-		c.ctrl = nil
+		b, shut := c.ctrl, c.shut
+		c.ctrl, c.shut = nil, false
 		c.cmu.Unlock()
+		if shut {
+			c.halfClose(b)
+			continue
+		}
 		if len(b) == 0 {
 			continue
 		}
@@ -428,6 +453,8 @@ func (c *conn) writeCtrl(typ uint8, id, v uint32) {
 }
 
 // goAway stops new streams on a server connection and tells the client.
+// It never blocks: the frame goes through ctrlLoop, so a client that does
+// not read cannot hold up Shutdown.
 func (c *conn) goAway() {
 	c.mu.Lock()
 	if c.goaway {
@@ -436,18 +463,24 @@ func (c *conn) goAway() {
 	}
 	c.goaway = true
 	last := c.lastPeer
+	// Queued under c.mu so that RESETs refusing later streams follow it.
+	c.queueCtrl(frameGoAway, 0, last)
 	c.mu.Unlock()
-	c.writeCtrl(frameGoAway, 0, last)
 }
 
-// closeWrite flushes and half-closes the connection so the client sees EOF
-// after everything written; used by a graceful Shutdown.
+// closeWrite asks ctrlLoop to flush and half-close the connection so the
+// client sees EOF after everything written; used by a graceful Shutdown.
+// It never blocks.
 func (c *conn) closeWrite() {
-	c.lockWrite()
 	c.cmu.Lock()
-	b := c.ctrl
-	c.ctrl = nil
+	c.shut = true
 	c.cmu.Unlock()
+	signal(c.ctrlCh)
+}
+
+// halfClose writes b, flushes and half-closes; run by ctrlLoop.
+func (c *conn) halfClose(b []byte) {
+	c.lockWrite()
 	if c.werr == nil {
 		_, _ = c.bw.Write(b)
 		if err := c.bw.Flush(); err != nil {

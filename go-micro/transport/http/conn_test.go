@@ -23,14 +23,16 @@ func serveEcho(t *testing.T, tr transport.Transport) transport.Listener {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var handlers sync.WaitGroup
+	var handlers handlerGroup
 	accepted := make(chan struct{})
 	go func() {
 		defer close(accepted)
 		_ = l.Accept(func(s transport.Socket) {
-			handlers.Add(1)
-			defer handlers.Done()
 			defer s.Close()
+			if !handlers.enter() {
+				return
+			}
+			defer handlers.leave()
 			ctx := context.Background()
 			var m transport.Message
 			for s.Recv(ctx, &m) == nil {
@@ -154,6 +156,10 @@ func TestReceivedMessageTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := client.conns(l.Addr())
+	serverBefore := serverConns(l)
+	if len(before) != 1 || len(serverBefore) != 1 {
+		t.Fatalf("%d client and %d server connections after one call, want 1 and 1", len(before), len(serverBefore))
+	}
 
 	ctx := t.Context()
 	s, err := client.Dial(ctx, l.Addr())
@@ -176,9 +182,24 @@ func TestReceivedMessageTooLarge(t *testing.T) {
 	if err := roundTrip(t, client, l.Addr(), "after"); err != nil {
 		t.Fatal(err)
 	}
-	if after := client.conns(l.Addr()); len(after) != 1 || after[0] != before[0] {
-		t.Fatalf("the connection was replaced after a refused message")
+	if after := client.conns(l.Addr()); len(after) != 1 || after[0] != before[0] || after[0].closed() {
+		t.Fatalf("the client's connection was replaced after a refused message")
 	}
+	if after := serverConns(l); len(after) != 1 || after[0] != serverBefore[0] || after[0].closed() {
+		t.Fatalf("the server's connection was replaced after a refused message")
+	}
+}
+
+// serverConns lists a listener's upgraded connections.
+func serverConns(l transport.Listener) []*conn {
+	ll := l.(*listener)
+	ll.mu.Lock()
+	defer ll.mu.Unlock()
+	var cs []*conn
+	for c := range ll.conns {
+		cs = append(cs, c)
+	}
+	return cs
 }
 
 func TestDeadConnectionLeavesPool(t *testing.T) {
@@ -240,4 +261,53 @@ func TestUpgradeTimeout(t *testing.T) {
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("Dial to a server that never upgrades = %v, want a timeout before the test deadline", err)
 	}
+}
+
+func TestMaxMessageSizeClamped(t *testing.T) {
+	tests := []struct {
+		name string
+		in   int
+		want int
+	}{
+		{"default", 0, transport.DefaultMaxMessageSize},
+		{"negative", -1, transport.DefaultMaxMessageSize},
+		{"small", 100, 100},
+		{"beyond a 32-bit frame length", 1 << 40, maxMessageSize},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := newTransport(transport.MaxMessageSize(tc.in)).opts.MaxMessageSize; got != tc.want {
+				t.Fatalf("MaxMessageSize(%d) gave %d, want %d", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+// handlerGroup tracks Accept handlers, which the transport starts in
+// goroutines of its own: enter, called first thing in a handler, refuses
+// once wait has begun, so that no Add ever races with Wait.
+type handlerGroup struct {
+	mu      sync.Mutex
+	closing bool
+	wg      sync.WaitGroup
+}
+
+func (g *handlerGroup) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return false
+	}
+	g.wg.Add(1)
+	return true
+}
+
+func (g *handlerGroup) leave() { g.wg.Done() }
+
+// Wait stops new handlers and waits for the running ones.
+func (g *handlerGroup) Wait() {
+	g.mu.Lock()
+	g.closing = true
+	g.mu.Unlock()
+	g.wg.Wait()
 }

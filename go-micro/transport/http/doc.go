@@ -19,7 +19,11 @@
 // http.Server and hijacking: the frames that follow the upgrade stay in the
 // same buffer, and the listener owns every connection goroutine, which
 // Shutdown and Close need. Options.Timeout bounds the dial and both
-// handshakes.
+// handshakes, and each side reads at most 64 KiB before the upgrade is done
+// (a larger request gets 431), so a client that connects and stalls, or
+// sends an endless request, costs the server nothing once that passes.
+// Transport.Close aborts the dials in progress. A Dial whose own ctx ends
+// returns ctx's error; Dials that were waiting on its connection dial again.
 //
 // Dial reuses a pooled connection to the address, dialling one when there
 // is none or when every pooled one carries 1024 streams; concurrent Dials
@@ -28,6 +32,12 @@
 // pool, so the next Dial redials. A connection told GOAWAY takes no new
 // streams and closes after its last one. A connection without streams for
 // 90 seconds is closed.
+//
+// Listener.Shutdown sends GOAWAY, waits for the accepted sockets to close,
+// then half-closes each connection and gives its client Options.Timeout to
+// hang up. GOAWAY and the half-close go through the connection's control
+// writer, so a client that stopped reading cannot hold Shutdown past its
+// ctx.
 //
 // # Frames
 //
@@ -55,9 +65,17 @@
 // may start one message whenever any credit is left, so a receiver buffers
 // at most 1 MiB plus one message per stream. Recv returns credit in
 // WINDOW frames as the application reads. A slow reader holds up only its
-// own stream.
+// own stream. A peer that sends past its credit, or grants credit beyond
+// 2^31-1 bytes, has the stream reset with a flow-control error.
 //
-// Options.MaxMessageSize (default 4 MiB) bounds a message's encoded size:
+// A frame of unknown type, a control frame whose payload is not 4 bytes,
+// DATA on stream 0 or a truncated frame closes the connection; frames for
+// streams that are unknown, already reset, or of the wrong parity are
+// ignored. A peer that provokes RESET frames faster than it reads them is
+// disconnected once 64 KiB of them are queued.
+//
+// Options.MaxMessageSize (default 4 MiB, at most about 2 GiB) bounds a
+// message's encoded size:
 // the header block with its length prefixes plus the body. Send refuses a
 // larger message with transport.ErrMessageTooLarge and writes nothing. A
 // received DATA frame over the receiver's own limit is skipped unread and
@@ -71,8 +89,9 @@
 // every message before was read. Send after CloseSend or Close, or after
 // the peer closed the stream, returns transport.ErrClosed; a stream reset
 // for another reason (refused during shutdown, message too large,
-// malformed message) returns an error that matches transport.ErrClosed and
-// names the reason. A cancelled ctx makes Send or Recv return ctx.Err()
+// malformed message, flow control) returns an error that matches
+// transport.ErrClosed and names the reason; a malformed message resets its
+// stream and drops what was queued behind it. A cancelled ctx makes Send or Recv return ctx.Err()
 // and leaves the stream and its connection intact. Received bodies are
 // freshly allocated and belong to the caller.
 //

@@ -32,7 +32,49 @@ const upgradeRequired = "This address serves the go-micro transport, which speak
 	" after an HTTP/1.1 upgrade.\nSend \"Connection: Upgrade\" and \"Upgrade: " + upgradeToken +
 	"\", or call the service through a go-micro client or the micro API gateway.\n"
 
-var errUpgrade = errors.New("http: upgrade refused")
+var (
+	errUpgrade       = errors.New("http: upgrade refused")
+	errHandshakeSize = errors.New("http: upgrade request or response too large")
+)
+
+// maxHandshake bounds the bytes either side reads before the upgrade is
+// done, so that a peer sending an endless request or response costs a
+// bounded buffer rather than Options.Timeout's worth of input.
+const maxHandshake = 64 << 10
+
+// handshakeReader limits the reads made during the upgrade; unlimit lifts
+// the limit for the frames that follow.
+type handshakeReader struct {
+	r    io.Reader
+	left int64 // bytes still allowed; < 0: unlimited
+}
+
+func (h *handshakeReader) Read(p []byte) (int, error) {
+	if h.left < 0 {
+		return h.r.Read(p)
+	}
+	if h.left == 0 {
+		return 0, errHandshakeSize
+	}
+	if int64(len(p)) > h.left {
+		p = p[:h.left]
+	}
+	n, err := h.r.Read(p)
+	h.left -= int64(n)
+	return n, err
+}
+
+func (h *handshakeReader) unlimit() { h.left = -1 }
+
+// ctxErr prefers ctx's error over err when ctx ended: a deadline set to
+// interrupt a handshake surfaces as a timeout that the caller did not ask
+// for.
+func ctxErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return err
+}
 
 // clientHandshake secures nc with TLS when cfg is set and performs the
 // upgrade. It returns the buffered reader and writer that carry frames.
@@ -53,21 +95,22 @@ func clientHandshake(ctx context.Context, nc net.Conn, addr string, cfg *tls.Con
 		}
 		tc := tls.Client(nc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, nil, nil, fmt.Errorf("tls handshake: %w", err)
+			return nil, nil, nil, fmt.Errorf("tls handshake: %w", ctxErr(ctx, err))
 		}
 		nc = tc
 	}
+	hr := &handshakeReader{r: nc, left: maxHandshake}
 	bw := bufio.NewWriterSize(nc, bufSize)
-	br := bufio.NewReaderSize(nc, bufSize)
+	br := bufio.NewReaderSize(hr, bufSize)
 	if _, err := fmt.Fprintf(bw, upgradeRequest, addr); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, ctxErr(ctx, err)
 	}
 	if err := bw.Flush(); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, ctxErr(ctx, err)
 	}
 	resp, err := nethttp.ReadResponse(br, nil)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("reading upgrade response: %w", err)
+		return nil, nil, nil, fmt.Errorf("reading upgrade response: %w", ctxErr(ctx, err))
 	}
 	if resp.StatusCode != nethttp.StatusSwitchingProtocols ||
 		!strings.EqualFold(resp.Header.Get("Upgrade"), upgradeToken) {
@@ -79,6 +122,7 @@ func clientHandshake(ctx context.Context, nc net.Conn, addr string, cfg *tls.Con
 		return nil, nil, nil, ctx.Err()
 	}
 	_ = nc.SetDeadline(time.Time{})
+	hr.unlimit()
 	return nc, br, bw, nil
 }
 
@@ -94,11 +138,16 @@ func serverHandshake(ctx context.Context, nc net.Conn, cfg *tls.Config, timeout 
 		}
 		nc = tc
 	}
-	br := bufio.NewReaderSize(nc, bufSize)
+	hr := &handshakeReader{r: nc, left: maxHandshake}
+	br := bufio.NewReaderSize(hr, bufSize)
 	bw := bufio.NewWriterSize(nc, bufSize)
 	req, err := nethttp.ReadRequest(br)
 	if err != nil {
-		writeStatus(bw, nethttp.StatusBadRequest, "malformed HTTP request\n")
+		if errors.Is(err, errHandshakeSize) {
+			writeStatus(bw, nethttp.StatusRequestHeaderFieldsTooLarge, "upgrade request too large\n")
+		} else {
+			writeStatus(bw, nethttp.StatusBadRequest, "malformed HTTP request\n")
+		}
 		return nil, nil, nil, fmt.Errorf("reading upgrade request: %w", err)
 	}
 	_ = req.Body.Close()
@@ -114,6 +163,7 @@ func serverHandshake(ctx context.Context, nc net.Conn, cfg *tls.Config, timeout 
 		return nil, nil, nil, err
 	}
 	_ = nc.SetDeadline(time.Time{})
+	hr.unlimit()
 	return nc, br, bw, nil
 }
 

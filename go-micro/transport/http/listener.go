@@ -184,7 +184,10 @@ func (l *listener) Shutdown(ctx context.Context) error {
 			return nil
 		}
 	}
-	// Half-close: clients read what is left, see EOF and hang up.
+	// Half-close: clients read what is left, see EOF and hang up. A client
+	// that does not hang up gets Options.Timeout.
+	linger := time.NewTimer(l.timeout)
+	defer linger.Stop()
 	l.mu.Lock()
 	conns = conns[:0]
 	for c := range l.conns {
@@ -203,6 +206,8 @@ func (l *listener) Shutdown(ctx context.Context) error {
 		}
 		select {
 		case <-l.connCh:
+		case <-linger.C:
+			return l.Close()
 		case <-ctx.Done():
 			_ = l.Close()
 			return ctx.Err()

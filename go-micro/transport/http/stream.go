@@ -60,8 +60,8 @@ type stream struct {
 	c  *conn
 	id atomic.Uint32 // 0 until a client stream sends its first frame
 
-	sendMu sync.Mutex // serialises Send and CloseSend
-	recvMu sync.Mutex // serialises Recv
+	sendMu sem // serialises Send and CloseSend
+	recvMu sem // serialises Recv
 
 	mu      sync.Mutex
 	queue   [][]byte // received DATA payloads from qhead on
@@ -69,7 +69,7 @@ type stream struct {
 	qbuf    [2][]byte // initial backing for queue
 	queued  int       // cost of queued messages
 	unacked int       // consumed cost not yet returned as credit
-	credit  int       // send credit left
+	credit  int64     // send credit left; below 0 after a large message
 	recvErr error     // after the queue drains: io.EOF or why
 	sendErr error
 	sentEnd bool
@@ -83,6 +83,8 @@ type stream struct {
 func newStream(c *conn, id uint32) *stream {
 	s := &stream{
 		c:        c,
+		sendMu:   make(sem, 1),
+		recvMu:   make(sem, 1),
 		credit:   streamWindow,
 		recvCh:   make(chan struct{}, 1),
 		creditCh: make(chan struct{}, 1),
@@ -152,11 +154,29 @@ func (s *stream) reset(err *resetError) {
 	signal(s.creditCh)
 }
 
-func (s *stream) addCredit(n int) {
+// addCredit adds the credit of a WINDOW frame. It reports false, and
+// resets the stream, when the peer granted more than a window can hold;
+// the caller then forgets the stream and tells the peer.
+func (s *stream) addCredit(n uint32) bool {
 	s.mu.Lock()
-	s.credit += n
+	if s.credit+int64(n) > maxCredit {
+		err := &resetError{code: codeFlowControl, local: true}
+		s.gone = true
+		if s.recvErr == nil {
+			s.recvErr = err
+		}
+		if s.sendErr == nil {
+			s.sendErr = err
+		}
+		s.mu.Unlock()
+		signal(s.recvCh)
+		signal(s.creditCh)
+		return false
+	}
+	s.credit += int64(n)
 	s.mu.Unlock()
 	signal(s.creditCh)
+	return true
 }
 
 // Send writes m as one DATA frame. See the package doc for the errors.
@@ -172,8 +192,10 @@ func (s *stream) Send(ctx context.Context, m *transport.Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
+	if err := s.sendMu.lock(ctx); err != nil {
+		return err
+	}
+	defer s.sendMu.unlock()
 	for {
 		s.mu.Lock()
 		if s.sendErr != nil {
@@ -182,7 +204,7 @@ func (s *stream) Send(ctx context.Context, m *transport.Message) error {
 			return err
 		}
 		if s.credit > 0 {
-			s.credit -= cost(size)
+			s.credit -= int64(cost(size))
 			s.mu.Unlock()
 			break
 		}
@@ -203,8 +225,10 @@ func (s *stream) Recv(ctx context.Context, m *transport.Message) error {
 	if m == nil {
 		return errNilMessage
 	}
-	s.recvMu.Lock()
-	defer s.recvMu.Unlock()
+	if err := s.recvMu.lock(ctx); err != nil {
+		return err
+	}
+	defer s.recvMu.unlock()
 	for {
 		s.mu.Lock()
 		if s.qhead < len(s.queue) {
@@ -222,8 +246,7 @@ func (s *stream) Recv(ctx context.Context, m *transport.Message) error {
 			}
 			h, body, err := decodeMessage(p)
 			if err != nil {
-				s.abort(codeProtocol)
-				return fmt.Errorf("transport: stream reset: %w", err)
+				return fmt.Errorf("%w: %w", s.abort(codeProtocol), err)
 			}
 			m.Header, m.Body = h, body
 			return nil
@@ -264,8 +287,9 @@ func (s *stream) pop() []byte {
 	return p
 }
 
-// abort resets the stream from our side with code.
-func (s *stream) abort(code uint32) {
+// abort resets the stream from our side with code, dropping what is
+// queued, and returns the reset error.
+func (s *stream) abort(code uint32) error {
 	err := &resetError{code: code, local: true}
 	s.mu.Lock()
 	wasGone := s.gone
@@ -276,12 +300,15 @@ func (s *stream) abort(code uint32) {
 	if s.sendErr == nil {
 		s.sendErr = err
 	}
+	clear(s.queue)
+	s.queue, s.qhead, s.queued = s.queue[:0], 0, 0
 	s.mu.Unlock()
 	signal(s.creditCh)
 	if id := s.id.Load(); id != 0 && !wasGone {
 		s.c.forget(s)
 		s.c.writeCtrl(frameReset, id, code)
 	}
+	return err
 }
 
 // CloseSend half-closes the stream.
@@ -299,9 +326,9 @@ func (s *stream) CloseSend() error {
 	s.mu.Unlock()
 	signal(s.creditCh)
 
-	s.sendMu.Lock()
+	_ = s.sendMu.lock(context.Background())
 	err := s.c.writeData(s, nil, 0, 0, flagEnd)
-	s.sendMu.Unlock()
+	s.sendMu.unlock()
 	if err == nil {
 		s.mu.Lock()
 		s.sentEnd = true
@@ -340,3 +367,23 @@ func (s *stream) Local() string  { return s.c.local }
 func (s *stream) Remote() string { return s.c.remote }
 
 var _ transport.Socket = (*stream)(nil)
+
+// sem is a one-slot lock that a waiter gives up on when its ctx ends, so
+// that a call queued behind a blocked one still honours its ctx.
+type sem chan struct{}
+
+func (s sem) lock(ctx context.Context) error {
+	select {
+	case s <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case s <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s sem) unlock() { <-s }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openmicro/go-micro/transport"
@@ -29,10 +30,15 @@ func newTransport(opts ...transport.Option) *httpTransport {
 	if o.MaxMessageSize <= 0 {
 		o.MaxMessageSize = transport.DefaultMaxMessageSize
 	}
+	// A frame's length is 32 bits, and credit arithmetic must not wrap.
+	o.MaxMessageSize = min(o.MaxMessageSize, maxMessageSize)
+	ctx, cancel := context.WithCancel(context.Background())
 	return &httpTransport{
 		opts:        o,
 		idleTimeout: defaultIdleTimeout,
 		pool:        make(map[string]*addrConns),
+		closeCtx:    ctx,
+		cancel:      cancel,
 	}
 }
 
@@ -44,6 +50,10 @@ type httpTransport struct {
 	pool   map[string]*addrConns
 	closed bool
 	wg     sync.WaitGroup // client connection goroutines
+
+	// closeCtx ends with Close and aborts the dials in progress.
+	closeCtx context.Context
+	cancel   context.CancelFunc
 }
 
 // addrConns are the pooled connections to one address.
@@ -56,6 +66,10 @@ type addrConns struct {
 type dialCall struct {
 	done chan struct{}
 	err  error
+	// retry is set when the dial failed only because the ctx of the Dial
+	// that ran it ended; the Dials waiting on it then dial for themselves.
+	retry   bool
+	waiters atomic.Int32 // Dials waiting on this one (tests watch it)
 }
 
 func (t *httpTransport) String() string { return "http" }
@@ -92,9 +106,10 @@ func (t *httpTransport) Dial(ctx context.Context, addr string, _ ...transport.Di
 		}
 		if d := ac.dialing; d != nil {
 			t.mu.Unlock()
+			d.waiters.Add(1)
 			select {
 			case <-d.done:
-				if d.err != nil {
+				if d.err != nil && !d.retry {
 					return nil, d.err
 				}
 				continue
@@ -110,8 +125,10 @@ func (t *httpTransport) Dial(ctx context.Context, addr string, _ ...transport.Di
 
 		t.mu.Lock()
 		ac.dialing = nil
-		if err == nil && t.closed {
-			_ = c.nc.Close()
+		if t.closed {
+			if err == nil {
+				_ = c.nc.Close()
+			}
 			err = transport.ErrClosed
 		}
 		if err == nil {
@@ -123,6 +140,7 @@ func (t *httpTransport) Dial(ctx context.Context, addr string, _ ...transport.Di
 			delete(t.pool, addr)
 		}
 		d.err = err
+		d.retry = err != nil && ctx.Err() != nil
 		close(d.done)
 		t.mu.Unlock()
 		if err != nil {
@@ -135,6 +153,8 @@ func (t *httpTransport) Dial(ctx context.Context, addr string, _ ...transport.Di
 func (t *httpTransport) dialConn(ctx context.Context, addr string) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.opts.Timeout)
 	defer cancel()
+	stop := context.AfterFunc(t.closeCtx, cancel)
+	defer stop()
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -186,6 +206,7 @@ func (t *httpTransport) closeIdle(c *conn) {
 // Close closes every pooled connection, failing their streams with
 // transport.ErrClosed, and waits for the connections' goroutines.
 func (t *httpTransport) Close() error {
+	t.cancel()
 	t.mu.Lock()
 	t.closed = true
 	var conns []*conn

@@ -60,6 +60,7 @@ func NewTransport(opts ...transport.Option) (transport.Transport, error) {
 		listeners: make(map[string]*listener),
 		sockets:   make(map[*socket]struct{}),
 		nextPort:  10000,
+		done:      make(chan struct{}),
 	}, nil
 }
 
@@ -72,6 +73,7 @@ type memTransport struct {
 	nextPort  int
 	nextLocal int
 	closed    bool
+	done      chan struct{} // closed by Close: aborts Dials in progress
 }
 
 func (t *memTransport) String() string { return "memory" }
@@ -126,9 +128,9 @@ func (t *memTransport) Dial(ctx context.Context, addr string, _ ...transport.Dia
 		return nil, fmt.Errorf("%w: %s", ErrNoListener, addr)
 	}
 	a, b := newPipe(), newPipe()
-	cs := &socket{max: t.max, in: b, out: a, local: local, remote: addr, done: make(chan struct{})}
-	ss := &socket{max: t.max, in: a, out: b, local: addr, remote: local, done: make(chan struct{})}
-	if err := l.enqueue(ctx, ss); err != nil {
+	cs := newSocket(t.max, b, a, local, addr)
+	ss := newSocket(t.max, a, b, addr, local)
+	if err := l.enqueue(ctx, t.done, ss); err != nil {
 		return nil, err
 	}
 	cs.onClose = func() {
@@ -151,6 +153,9 @@ func (t *memTransport) Dial(ctx context.Context, addr string, _ ...transport.Dia
 // with transport.ErrClosed. Existing listeners keep running until closed.
 func (t *memTransport) Close() error {
 	t.mu.Lock()
+	if !t.closed {
+		close(t.done)
+	}
 	t.closed = true
 	socks := make([]*socket, 0, len(t.sockets))
 	for s := range t.sockets {
@@ -207,9 +212,16 @@ type socket struct {
 	local, remote string
 	onClose       func()
 
-	sendMu, recvMu sync.Mutex
+	sendMu, recvMu sem // serialise Sends and Recvs
 	closeOnce      sync.Once
 	done           chan struct{} // closed by Close
+}
+
+func newSocket(limit int, in, out *pipe, local, remote string) *socket {
+	return &socket{
+		max: limit, in: in, out: out, local: local, remote: remote,
+		sendMu: make(sem, 1), recvMu: make(sem, 1), done: make(chan struct{}),
+	}
 }
 
 func (s *socket) isClosed() bool {
@@ -233,8 +245,10 @@ func (s *socket) Send(ctx context.Context, m *transport.Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
+	if err := s.sendMu.lock(ctx); err != nil {
+		return err
+	}
+	defer s.sendMu.unlock()
 	p := s.out
 	for {
 		if s.isClosed() {
@@ -271,8 +285,10 @@ func (s *socket) Recv(ctx context.Context, m *transport.Message) error {
 	if m == nil {
 		return errNilMessage
 	}
-	s.recvMu.Lock()
-	defer s.recvMu.Unlock()
+	if err := s.recvMu.lock(ctx); err != nil {
+		return err
+	}
+	defer s.recvMu.unlock()
 	p := s.in
 	for {
 		if s.isClosed() {
@@ -351,6 +367,9 @@ type listener struct {
 	sockets  map[*socket]struct{} // accepted and open
 	shutdown bool
 	accepted bool
+	// enqueuing counts Dials between their shutdown check and their
+	// hand-off to pending, so that stop drains pending only after them.
+	enqueuing sync.WaitGroup
 
 	idle      chan struct{} // signalled when sockets empties
 	done      chan struct{} // closed by Close
@@ -361,12 +380,17 @@ type listener struct {
 
 func (l *listener) Addr() string { return l.addr }
 
-func (l *listener) enqueue(ctx context.Context, s *socket) error {
-	select {
-	case <-l.stopped:
+// enqueue hands a dialled socket to Accept; it gives up when the listener
+// stops, ctx ends or the dialling transport closes (closed).
+func (l *listener) enqueue(ctx context.Context, closed <-chan struct{}, s *socket) error {
+	l.mu.Lock()
+	if l.shutdown {
+		l.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrNoListener, l.addr)
-	default:
 	}
+	l.enqueuing.Add(1)
+	l.mu.Unlock()
+	defer l.enqueuing.Done()
 	select {
 	case l.pending <- s:
 		return nil
@@ -374,6 +398,8 @@ func (l *listener) enqueue(ctx context.Context, s *socket) error {
 		return fmt.Errorf("%w: %s", ErrNoListener, l.addr)
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-closed:
+		return transport.ErrClosed
 	}
 }
 
@@ -416,7 +442,9 @@ func (l *listener) release(s *socket) {
 	}
 }
 
-// stop refuses new streams and closes those not yet accepted.
+// stop refuses new streams and closes those not yet accepted. A Dial
+// racing with it either sees shutdown or has handed its socket to pending
+// before the drain below, so no socket is left there unserved.
 func (l *listener) stop() {
 	l.stopOnce.Do(func() {
 		l.mu.Lock()
@@ -424,6 +452,7 @@ func (l *listener) stop() {
 		l.mu.Unlock()
 		close(l.stopped)
 		l.t.removeListener(l)
+		l.enqueuing.Wait() // they return at once: stopped is closed
 		for {
 			select {
 			case s := <-l.pending:
@@ -480,3 +509,23 @@ var (
 	_ transport.Listener  = (*listener)(nil)
 	_ transport.Socket    = (*socket)(nil)
 )
+
+// sem is a one-slot lock that a waiter gives up on when its ctx ends, so
+// that a call queued behind a blocked one still honours its ctx.
+type sem chan struct{}
+
+func (s sem) lock(ctx context.Context) error {
+	select {
+	case s <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case s <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s sem) unlock() { <-s }

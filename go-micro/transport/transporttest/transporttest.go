@@ -3,7 +3,8 @@
 // with a constructor; the suite dials and listens on the same instance and
 // checks the behaviour documented in package transport: round trips,
 // message size limits, concurrent streams, long bidirectional streams,
-// half-close, close, context cancellation, shutdown and flow control.
+// half-close, close (also racing Send, Recv and CloseSend), context
+// cancellation, shutdown (also racing new streams) and flow control.
 //
 // The suite uses only loopback addresses, never asserts timings, and
 // waits at most [Wait] for anything it expects to happen.
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -79,11 +81,14 @@ func RunConfig(t *testing.T, newTransport func(t *testing.T) transport.Transport
 		{"PeerClose", testPeerClose},
 		{"ClientClose", testClientClose},
 		{"RecvCancel", testRecvCancel},
+		{"QueuedCallsCancel", testQueuedCallsCancel},
 		{"DialNoListener", testDialNoListener},
 		{"ListenerClose", testListenerClose},
 		{"Shutdown", testShutdown},
 		{"TransportClose", testTransportClose},
 		{"FlowControl", testFlowControl},
+		{"CloseRaces", testCloseRaces},
+		{"DialDuringShutdown", testDialDuringShutdown},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,13 +129,15 @@ func (e *env) serve(handler func(ctx context.Context, s transport.Socket)) trans
 		e.t.Errorf("Listener.Addr() is empty")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var handlers sync.WaitGroup
+	var handlers handlerGroup
 	accepted := make(chan error, 1)
 	go func() {
 		accepted <- l.Accept(func(s transport.Socket) {
-			handlers.Add(1)
-			defer handlers.Done()
 			defer func() { _ = s.Close() }()
+			if !handlers.enter() {
+				return
+			}
+			defer handlers.leave()
 			handler(ctx, s)
 		})
 	}()
@@ -767,4 +774,195 @@ func testFlowControl(e *env) {
 	case <-time.After(Wait):
 		e.t.Fatal("receiver did not finish draining")
 	}
+}
+
+// testCloseRaces closes sockets while Send, Recv and CloseSend run on them
+// from other goroutines; every call must return.
+func testCloseRaces(e *env) {
+	l := e.serve(echo)
+	for i := range 50 {
+		s := e.dial(l.Addr())
+		if i%2 == 0 {
+			e.send(s, text("open"))
+		}
+		ctx := e.ctx()
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for s.Send(ctx, text("x")) == nil {
+			}
+		})
+		wg.Go(func() {
+			var m transport.Message
+			for s.Recv(ctx, &m) == nil {
+			}
+		})
+		wg.Go(func() { _ = s.CloseSend() })
+		wg.Go(func() { _ = s.Close() })
+		wg.Go(func() { _ = s.Close() })
+		wg.Wait()
+		if ctx.Err() != nil {
+			e.t.Fatalf("round %d: a call racing Close hung until the deadline", i)
+		}
+		if err := s.Send(e.ctx(), text("late")); !errors.Is(err, transport.ErrClosed) {
+			e.t.Fatalf("round %d: Send after Close = %v, want ErrClosed", i, err)
+		}
+	}
+}
+
+// testDialDuringShutdown opens streams while the listener shuts down; each
+// is served or fails, none hangs, and Shutdown returns.
+func testDialDuringShutdown(e *env) {
+	for round := range 5 {
+		l := e.serve(echo)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 8 {
+			wg.Go(func() {
+				<-start
+				ctx := e.ctx()
+				for range 5 {
+					s, err := e.tr.Dial(ctx, l.Addr())
+					if err != nil {
+						return
+					}
+					err = s.Send(ctx, text("x"))
+					if err == nil {
+						var m transport.Message
+						err = s.Recv(ctx, &m)
+					}
+					_ = s.Close()
+					if ctx.Err() != nil {
+						e.t.Errorf("round %d: a stream opened during Shutdown hung: %v", round, err)
+						return
+					}
+					if err != nil {
+						return
+					}
+				}
+			})
+		}
+		close(start)
+		if err := l.Shutdown(e.ctx()); err != nil {
+			e.t.Errorf("round %d: Shutdown = %v", round, err)
+		}
+		wg.Wait()
+	}
+}
+
+// testQueuedCallsCancel: a Recv (or Send) waiting behind another one
+// that is blocked without a deadline still honours its own ctx.
+func testQueuedCallsCancel(e *env) {
+	release := make(chan struct{})
+	l := e.serve(func(ctx context.Context, s transport.Socket) {
+		var m transport.Message
+		if err := s.Recv(ctx, &m); err != nil {
+			return
+		}
+		select { // read nothing more until released
+		case <-release:
+		case <-ctx.Done():
+		}
+	})
+	s := e.dial(l.Addr())
+	e.send(s, text("hello"))
+	t := e.t
+	// Recv: the first blocks with no deadline, the second must time out.
+	first := make(chan error, 1)
+	bg, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		var m transport.Message
+		first <- s.Recv(bg, &m)
+	}()
+	// Give the first Recv every chance to hold the socket: the second
+	// must time out either way.
+	for range 100 {
+		runtime.Gosched()
+	}
+	ctx, cancel := context.WithTimeout(e.ctx(), 50*time.Millisecond)
+	done := make(chan error, 1)
+	go func() {
+		var m transport.Message
+		done <- s.Recv(ctx, &m)
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("queued Recv = %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(Wait):
+		t.Fatal("a Recv queued behind another ignored its ctx")
+	}
+	cancel()
+	stop()
+	<-first
+	// Send: fill the peer's buffer until one Send blocks without a
+	// deadline; a second Send queued behind it must time out.
+	if e.cfg.SkipFlowControl {
+		close(release)
+		return
+	}
+	blocked := make(chan error, 1)
+	bg2, stop2 := context.WithCancel(context.Background())
+	defer stop2()
+	go func() {
+		var err error
+		for err == nil {
+			err = s.Send(bg2, &transport.Message{Body: make([]byte, 64<<10)})
+		}
+		blocked <- err
+	}()
+	for {
+		ctx, cancel := context.WithTimeout(e.ctx(), 50*time.Millisecond)
+		done := make(chan error, 1)
+		go func() { done <- s.Send(ctx, text("queued")) }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(Wait):
+			cancel()
+			t.Fatal("a Send queued behind another ignored its ctx")
+		}
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Send = %v", err)
+		}
+	}
+	stop2()
+	if err := <-blocked; !errors.Is(err, context.Canceled) {
+		t.Errorf("blocked Send = %v, want context.Canceled", err)
+	}
+	close(release)
+}
+
+// handlerGroup tracks Accept handlers, which the transport starts in
+// goroutines of its own: enter, called first thing in a handler, refuses
+// once wait has begun, so that no Add ever races with Wait.
+type handlerGroup struct {
+	mu      sync.Mutex
+	closing bool
+	wg      sync.WaitGroup
+}
+
+func (g *handlerGroup) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return false
+	}
+	g.wg.Add(1)
+	return true
+}
+
+func (g *handlerGroup) leave() { g.wg.Done() }
+
+// Wait stops new handlers and waits for the running ones.
+func (g *handlerGroup) Wait() {
+	g.mu.Lock()
+	g.closing = true
+	g.mu.Unlock()
+	g.wg.Wait()
 }

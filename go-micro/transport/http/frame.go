@@ -48,11 +48,11 @@ const (
 )
 
 var (
-	errBadFrame = errors.New("http: malformed frame")
+	errBadFrame = errors.New("transport/http: malformed frame")
 	// errFrameTooLarge is returned by readFrame for a DATA frame over the
 	// limit, after its payload was skipped; the connection stays usable.
-	errFrameTooLarge = errors.New("http: frame over the message size limit")
-	errBadHeader     = errors.New("http: malformed message header")
+	errFrameTooLarge = errors.New("transport/http: frame over the message size limit")
+	errBadHeader     = errors.New("transport/http: malformed message header")
 )
 
 type frameHeader struct {

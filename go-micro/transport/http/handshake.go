@@ -33,8 +33,8 @@ const upgradeRequired = "This address serves the go-micro transport, which speak
 	"\", or call the service through a go-micro client or the micro API gateway.\n"
 
 var (
-	errUpgrade       = errors.New("http: upgrade refused")
-	errHandshakeSize = errors.New("http: upgrade request or response too large")
+	errUpgrade       = errors.New("transport/http: upgrade refused")
+	errHandshakeSize = errors.New("transport/http: upgrade request or response too large")
 )
 
 // maxHandshake bounds the bytes either side reads before the upgrade is

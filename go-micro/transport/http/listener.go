@@ -13,7 +13,7 @@ import (
 	"github.com/openmicro/go-micro/transport"
 )
 
-var errAcceptTwice = errors.New("http: Accept called twice")
+var errAcceptTwice = errors.New("transport/http: Accept called twice")
 
 type listener struct {
 	ln      net.Listener

@@ -11,7 +11,7 @@ import (
 	"github.com/openmicro/go-micro/transport"
 )
 
-var errNilMessage = errors.New("http: nil message")
+var errNilMessage = errors.New("transport/http: nil message")
 
 // resetError reports a stream ended by a RESET, ours or the peer's. It
 // matches transport.ErrClosed, and transport.ErrMessageTooLarge for a

@@ -158,7 +158,7 @@ func (t *httpTransport) dialConn(ctx context.Context, addr string) (*conn, error
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("http: dial %s: %w", addr, err)
+		return nil, fmt.Errorf("transport/http: dial %s: %w", addr, err)
 	}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
@@ -166,7 +166,7 @@ func (t *httpTransport) dialConn(ctx context.Context, addr string) (*conn, error
 	unc, br, bw, err := clientHandshake(ctx, nc, addr, t.opts.TLS)
 	if err != nil {
 		_ = nc.Close()
-		return nil, fmt.Errorf("http: dial %s: %w", addr, err)
+		return nil, fmt.Errorf("transport/http: dial %s: %w", addr, err)
 	}
 	c := newConn(unc, br, bw, true, t.opts.MaxMessageSize)
 	c.t = t
@@ -226,7 +226,7 @@ func (t *httpTransport) Listen(ctx context.Context, addr string, _ ...transport.
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("http: listen %s: %w", addr, err)
+		return nil, fmt.Errorf("transport/http: listen %s: %w", addr, err)
 	}
 	return &listener{
 		ln:      ln,

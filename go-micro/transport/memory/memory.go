@@ -41,11 +41,11 @@ const window = 1 << 20
 var (
 	// ErrNoListener is returned by Dial when nothing listens at the
 	// address.
-	ErrNoListener = errors.New("memory: no listener at address")
+	ErrNoListener = errors.New("transport/memory: no listener at address")
 	// ErrAddrInUse is returned by Listen for an address already taken.
-	ErrAddrInUse   = errors.New("memory: address in use")
-	errNilMessage  = errors.New("memory: nil message")
-	errAcceptTwice = errors.New("memory: Accept called twice")
+	ErrAddrInUse   = errors.New("transport/memory: address in use")
+	errNilMessage  = errors.New("transport/memory: nil message")
+	errAcceptTwice = errors.New("transport/memory: Accept called twice")
 )
 
 // NewTransport returns an in-memory transport. It reads

@@ -34,7 +34,7 @@ func New(opts ...Option) (Selector, error) {
 		counters: make(map[string]*atomic.Uint64),
 	}
 	if _, cached := o.Registry.(*cache.Cache); !cached && !o.NoCache {
-		s.cache = cache.New(o.Registry, cache.TTL(o.CacheTTL))
+		s.cache = cache.New(o.Registry, cache.TTL(o.CacheTTL), cache.Logger(o.Logger))
 		s.reg = s.cache
 	}
 	return s, nil

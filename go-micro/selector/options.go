@@ -2,6 +2,7 @@ package selector
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/openmicro/go-micro/registry"
@@ -30,6 +31,8 @@ type Options struct {
 	BlacklistThreshold int
 	// BlacklistPeriod is how long a node is skipped.
 	BlacklistPeriod time.Duration
+	// Logger receives the logs of the selector and its cache.
+	Logger *slog.Logger
 
 	name string           // set by the named factories
 	now  func() time.Time // the clock; injectable by tests
@@ -44,6 +47,7 @@ func NewOptions(opts ...Option) Options {
 		CacheTTL:           time.Minute,
 		BlacklistThreshold: 3,
 		BlacklistPeriod:    30 * time.Second,
+		Logger:             slog.Default(),
 		name:               "registry",
 		now:                time.Now,
 	}
@@ -58,6 +62,9 @@ func NewOptions(opts ...Option) Options {
 	}
 	if o.BlacklistPeriod <= 0 {
 		o.BlacklistPeriod = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	return o
 }
@@ -87,6 +94,10 @@ func BlacklistThreshold(n int) Option { return func(o *Options) { o.BlacklistThr
 // it is tried again, a success clears its record and a further failure
 // blacklists it again at once. Default: 30s.
 func BlacklistPeriod(d time.Duration) Option { return func(o *Options) { o.BlacklistPeriod = d } }
+
+// Logger sets the logger of the selector and of the cache it creates.
+// Default: slog.Default().
+func Logger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
 
 // SelectOption configures one Select call.
 type SelectOption func(*SelectOptions)

@@ -44,7 +44,10 @@
 // When that member cannot be dialled or has gone, the next one is tried,
 // so the group still gets the message once; a member whose handler ran and
 // failed is not retried. Publish returns when every delivery has been
-// answered, which means after the subscribers' handlers have run.
+// answered, which means after the subscribers' handlers have run. While
+// the registry cannot be reached, Publish keeps delivering to the
+// subscribers the cache saw last (it logs the outage through
+// [broker.Logger]); only a topic it never looked up fails.
 //
 // Publishing to a topic without subscribers is not an error. When some
 // subscribers do not take the message, Publish delivers to all the others

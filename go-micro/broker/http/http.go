@@ -163,6 +163,10 @@ type httpBroker struct {
 	tr     *nethttp.Transport
 	client *nethttp.Client
 
+	// cacheOpts are added to the options of each session's registry
+	// cache; tests shorten its TTL.
+	cacheOpts []cache.Option
+
 	mu   sync.Mutex
 	sess *session // nil while not connected
 	last *session // the session most recently disconnected
@@ -216,7 +220,7 @@ func (b *httpBroker) Connect(ctx context.Context) error {
 		ln:        ln,
 		advertise: advertise(ln.Addr().String()),
 		secure:    secure,
-		cache:     cache.New(b.opts.Registry),
+		cache:     cache.New(b.opts.Registry, append([]cache.Option{cache.Logger(b.opts.Logger)}, b.cacheOpts...)...),
 		subs:      make(map[string]*subscriber),
 		stopped:   make(chan struct{}),
 	}

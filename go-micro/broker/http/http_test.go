@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -261,34 +262,52 @@ func TestEndpointBadInput(t *testing.T) {
 	valid, _ := encode("t", map[string]string{"K": "v"}, []byte("hello"))
 	other, _ := encode("other", nil, nil)
 	big, _ := encode("t", nil, bytes.Repeat([]byte("x"), 2000))
+	head, _ := encode("t", nil, nil)
+	exact, _ := encode("t", nil, bytes.Repeat([]byte("e"), c.maxSize-len(head)))
+	over, _ := encode("t", nil, bytes.Repeat([]byte("o"), c.maxSize-len(head)+1))
 	base := "http://" + b.Address()
 	tests := []struct {
-		name   string
-		method string
-		path   string
-		body   []byte
-		code   int
+		name    string
+		method  string
+		path    string
+		body    []byte
+		code    int
+		chunked bool // sent without a Content-Length
 	}{
-		{"valid", "POST", Path + id, valid, 204},
-		{"wrong method", "GET", Path + id, nil, 405},
-		{"put", "PUT", Path + id, valid, 405},
-		{"unknown subscriber", "POST", Path + "nobody", valid, 404},
-		{"no id", "POST", Path, valid, 404},
-		{"other path", "POST", "/elsewhere", valid, 404},
-		{"nested path", "POST", Path + id + "/x", valid, 404},
-		{"oversized", "POST", Path + id, big, 413},
-		{"empty body", "POST", Path + id, nil, 400},
-		{"no newline", "POST", Path + id, []byte(`{"topic":"t"}`), 400},
-		{"bad json", "POST", Path + id, []byte("{not json\nbody"), 400},
-		{"no topic", "POST", Path + id, []byte("{}\nbody"), 400},
-		{"wrong topic", "POST", Path + id, other, 400},
-		{"json array", "POST", Path + id, []byte("[1,2]\n"), 400},
+		{"valid", "POST", Path + id, valid, 204, false},
+		{"wrong method", "GET", Path + id, nil, 405, false},
+		{"put", "PUT", Path + id, valid, 405, false},
+		{"unknown subscriber", "POST", Path + "nobody", valid, 404, false},
+		{"no id", "POST", Path, valid, 404, false},
+		{"other path", "POST", "/elsewhere", valid, 404, false},
+		{"nested path", "POST", Path + id + "/x", valid, 404, false},
+		{"oversized", "POST", Path + id, big, 413, false},
+		{"empty body", "POST", Path + id, nil, 400, false},
+		{"no newline", "POST", Path + id, []byte(`{"topic":"t"}`), 400, false},
+		{"bad json", "POST", Path + id, []byte("{not json\nbody"), 400, false},
+		{"no topic", "POST", Path + id, []byte("{}\nbody"), 400, false},
+		{"wrong topic", "POST", Path + id, other, 400, false},
+		{"json array", "POST", Path + id, []byte("[1,2]\n"), 400, false},
+		{"header not an object", "POST", Path + id, []byte(`{"topic":"t","header":[1]}` + "\n"), 400, false},
+		{"header value not a string", "POST", Path + id, []byte(`{"topic":"t","header":{"a":1}}` + "\n"), 400, false},
+		{"topic not a string", "POST", Path + id, []byte(`{"topic":1}` + "\n"), 400, false},
+		{"trailing garbage in meta", "POST", Path + id, []byte(`{"topic":"t"} x` + "\n"), 400, false},
+		{"one byte over the limit", "POST", Path + id, over, 413, false},
+		{"oversized chunked", "POST", Path + id, big, 413, true},
+		{"malformed chunked", "POST", Path + id, []byte("no newline at all"), 400, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := nethttp.NewRequestWithContext(t.Context(), tt.method, base+tt.path, bytes.NewReader(tt.body))
+			var body io.Reader = bytes.NewReader(tt.body)
+			if tt.chunked {
+				body = io.MultiReader(body) // hides the length
+			}
+			req, err := nethttp.NewRequestWithContext(t.Context(), tt.method, base+tt.path, body)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.chunked && req.ContentLength != 0 {
+				t.Fatalf("request has a Content-Length of %d", req.ContentLength)
 			}
 			rsp, err := nethttp.DefaultClient.Do(req)
 			if err != nil {
@@ -303,8 +322,12 @@ func TestEndpointBadInput(t *testing.T) {
 				t.Errorf("Allow = %q", rsp.Header.Get("Allow"))
 			}
 			if tt.code >= 400 {
-				if e := merrors.Parse(string(data)); e.Code != int32(tt.code) || e.Detail == "" {
-					t.Errorf("error body %s parses as %+v", data, e)
+				if ct := rsp.Header.Get("Content-Type"); ct != "application/json" {
+					t.Errorf("error Content-Type %q", ct)
+				}
+				var e merrors.Error
+				if err := json.Unmarshal(data, &e); err != nil || e.Code != int32(tt.code) || e.Detail == "" || e.Id != errorID {
+					t.Errorf("error body %s decodes as %+v, %v", data, e, err)
 				}
 			}
 		})
@@ -317,6 +340,19 @@ func TestEndpointBadInput(t *testing.T) {
 		}
 	default:
 		t.Error("valid request not delivered")
+	}
+	// The largest delivery allowed goes through.
+	rsp, err := nethttp.Post(base+Path+id, ContentType, bytes.NewReader(exact))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsp.Body.Close()
+	nethttp.DefaultClient.CloseIdleConnections()
+	if rsp.StatusCode != 204 {
+		t.Errorf("delivery of exactly %d bytes: status %d", c.maxSize, rsp.StatusCode)
+	}
+	if m := <-got; len(m.Body) != c.maxSize-len(head) {
+		t.Errorf("delivered a body of %d bytes", len(m.Body))
 	}
 	select {
 	case m := <-got:

@@ -192,7 +192,7 @@ func (b *memoryBroker) Disconnect(ctx context.Context) error {
 	case <-stopped:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("memory: disconnect: waiting for handlers: %w", ctx.Err())
+		return fmt.Errorf("broker/memory: disconnect: waiting for handlers: %w", ctx.Err())
 	}
 }
 
@@ -223,7 +223,7 @@ func (b *memoryBroker) Subscribe(ctx context.Context, topic string, h broker.Han
 		return nil, err
 	}
 	if h == nil {
-		return nil, fmt.Errorf("memory: subscribe to %q: nil handler", topic)
+		return nil, fmt.Errorf("broker/memory: subscribe to %q: nil handler", topic)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -324,13 +324,13 @@ func (s *subscriber) handle(d *delivery) {
 	err := s.call(e)
 	switch {
 	case s.autoAck && err != nil:
-		s.b.opts.Logger.Debug("memory: handler failed; nacking",
+		s.b.opts.Logger.Debug("broker/memory: handler failed; nacking",
 			"topic", s.topic, "queue", s.queue, "attempt", d.attempt, "err", err)
 		_ = e.Nack()
 	case s.autoAck:
 		_ = e.Ack()
 	case err != nil:
-		s.b.opts.Logger.Warn("memory: handler failed (auto-ack disabled; the handler settles the message)",
+		s.b.opts.Logger.Warn("broker/memory: handler failed (auto-ack disabled; the handler settles the message)",
 			"topic", s.topic, "queue", s.queue, "err", err)
 	}
 }
@@ -339,8 +339,8 @@ func (s *subscriber) handle(d *delivery) {
 func (s *subscriber) call(e *event) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.b.opts.Logger.Error("memory: handler panicked", "topic", s.topic, "queue", s.queue, "panic", r)
-			err = fmt.Errorf("memory: handler panicked: %v", r)
+			s.b.opts.Logger.Error("broker/memory: handler panicked", "topic", s.topic, "queue", s.queue, "panic", r)
+			err = fmt.Errorf("broker/memory: handler panicked: %v", r)
 		}
 	}()
 	return s.h(s.ctx, e)
@@ -379,7 +379,7 @@ func (e *event) Nack() error {
 		return nil
 	}
 	if e.d.attempt >= MaxDeliveries {
-		e.s.b.opts.Logger.Warn("memory: dropping message nacked too often",
+		e.s.b.opts.Logger.Warn("broker/memory: dropping message nacked too often",
 			"topic", e.d.topic, "queue", e.s.queue, "deliveries", e.d.attempt)
 		return nil
 	}

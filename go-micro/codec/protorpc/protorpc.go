@@ -26,7 +26,7 @@ const (
 
 // ErrFrameTooLarge is returned (wrapped) for a header or body over the
 // frame size limit.
-var ErrFrameTooLarge = errors.New("protorpc: frame too large")
+var ErrFrameTooLarge = errors.New("codec/protorpc: frame too large")
 
 // errNoHeader is returned by ReadBody when no header was read before it.
 var errNoHeader = errors.New("codec/protorpc: ReadBody called before ReadHeader")

@@ -13,7 +13,7 @@ import (
 
 // ErrNoRegistry is returned by every method of a Cache built over a nil
 // registry.
-var ErrNoRegistry = errors.New("cache: no registry")
+var ErrNoRegistry = errors.New("registry/cache: no registry")
 
 // Cache is a [registry.Registry] that serves GetService from memory and
 // keeps it fresh through one watch per service name. Build one with [New];
@@ -29,6 +29,7 @@ type Cache struct {
 
 	mu      sync.Mutex
 	closed  bool
+	sweeper bool   // the idle sweep goroutine has been started
 	seq     uint64 // orders fetches and invalidations
 	entries map[string]*entry
 }
@@ -37,8 +38,13 @@ type Cache struct {
 // by Cache.mu; services is never modified once stored (a new fetch replaces
 // the slice), so it may be copied outside the lock.
 type entry struct {
+	ctx     context.Context // ends on Close or when the entry is evicted
+	cancel  context.CancelFunc
 	ready   chan struct{}    // closed once the first watch attempt has finished
-	watcher registry.Watcher // the running watch, stopped by Close
+	watcher registry.Watcher // the running watch, stopped by Close or eviction
+	early   bool             // a fetch began before the first watch was running
+	evicted bool             // dropped from Cache.entries; its watch must end
+	read    time.Time        // when GetService last asked for the entry
 
 	hasData  bool                // a fetch has answered (found or not found)
 	services []*registry.Service // the last answer; nil when not found
@@ -63,7 +69,8 @@ type call struct {
 }
 
 // New returns a Cache over r. It starts nothing: watches begin with the
-// first GetService of each name. Call Close to stop them.
+// first GetService of each name (and with them one goroutine that evicts
+// idle entries). Call Close to stop them.
 func New(r registry.Registry, opts ...Option) *Cache {
 	ctx, cancel := context.WithCancel(context.Background())
 	o := newOptions(opts...)
@@ -146,14 +153,12 @@ func (c *Cache) GetService(ctx context.Context, name string, opts ...registry.Ge
 			c.mu.Unlock()
 			return c.r.GetService(ctx, name, opts...)
 		}
+		now := c.opts.now()
 		e := c.entries[name]
 		if e == nil {
-			e = &entry{ready: make(chan struct{})}
-			c.entries[name] = e
-			c.wg.Add(1)
-			go c.watch(name, e)
+			e = c.newEntry(name)
 		}
-		now := c.opts.now()
+		e.read = now
 		if e.hasData && (e.fresh(now, c.opts.ttl) || now.Before(e.retryAt)) {
 			ss, err := e.services, e.err
 			c.mu.Unlock()
@@ -163,12 +168,7 @@ func (c *Cache) GetService(ctx context.Context, name string, opts ...registry.Ge
 		if cl == nil || cl.ticket <= e.invalid {
 			cl = c.newCall(e)
 			c.mu.Unlock()
-			// Let the watch start first, so that no change falls between
-			// the fetch and the watch.
-			select {
-			case <-e.ready:
-			case <-ctx.Done():
-			}
+			c.awaitWatch(ctx, e)
 			c.fetch(ctx, name, e, cl, opts...)
 			return registry.CopyServices(cl.services), cl.err
 		}
@@ -216,6 +216,91 @@ func (c *Cache) Close() error {
 	}
 	c.wg.Wait()
 	return nil
+}
+
+// newEntry adds the entry of name and starts its watch, and the idle sweep
+// with the first entry. c.mu must be held and c.closed false.
+func (c *Cache) newEntry(name string) *entry {
+	ctx, cancel := context.WithCancel(c.ctx)
+	e := &entry{ctx: ctx, cancel: cancel, ready: make(chan struct{})}
+	c.entries[name] = e
+	c.wg.Add(1)
+	go c.watch(name, e)
+	if !c.sweeper {
+		c.sweeper = true
+		c.wg.Add(1)
+		go c.sweepLoop()
+	}
+	return e
+}
+
+// awaitWatch lets the first watch of e start before the first fetch, so
+// that no change can fall between the fetch and the watch. It waits no
+// longer than watchWait (or ctx): a registry whose Watch hangs must not
+// stall GetService. If the fetch goes ahead of the watch, the watch
+// refetches once it runs.
+func (c *Cache) awaitWatch(ctx context.Context, e *entry) {
+	t := time.NewTimer(c.opts.watchWait)
+	defer t.Stop()
+	select {
+	case <-e.ready:
+		return
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	c.mu.Lock()
+	if e.watcher == nil {
+		e.early = true
+	}
+	c.mu.Unlock()
+}
+
+// sweepLoop evicts idle entries every quarter of the idle time until Close.
+func (c *Cache) sweepLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(max(c.opts.idle/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			c.sweep()
+		}
+	}
+}
+
+// sweep drops every entry that GetService has not asked for during the
+// idle time and that no fetch is using, and stops its watch.
+func (c *Cache) sweep() {
+	now := c.opts.now()
+	var dropped []*entry
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	for name, e := range c.entries {
+		if e.inflight != nil || now.Sub(e.read) < c.opts.idle {
+			continue
+		}
+		delete(c.entries, name)
+		e.evicted = true
+		dropped = append(dropped, e)
+	}
+	ws := make([]registry.Watcher, 0, len(dropped))
+	for _, e := range dropped {
+		if e.watcher != nil {
+			ws = append(ws, e.watcher)
+		}
+	}
+	c.mu.Unlock()
+	for _, e := range dropped {
+		e.cancel()
+	}
+	for _, w := range ws {
+		w.Stop()
+	}
 }
 
 // fresh reports whether e may be served without a fetch. c.mu must be held.
@@ -272,8 +357,9 @@ func (c *Cache) fetch(ctx context.Context, name string, e *entry, cl *call, opts
 		}
 		cl.services, cl.err = e.services, e.err
 		return
-	case ctx.Err() != nil && ctx != c.ctx:
-		// The caller gave up; that says nothing about the registry.
+	case ctx.Err() != nil:
+		// The caller gave up, or the cache closed or dropped the entry;
+		// that says nothing about the registry. Waiters ask again.
 		cl.abandoned = true
 	case cl.ticket > e.dataGen:
 		e.failures++
@@ -294,7 +380,7 @@ func (c *Cache) fetch(ctx context.Context, name string, e *entry, cl *call, opts
 // that ask meanwhile wait for this fetch instead of reading the old answer.
 func (c *Cache) refresh(name string, e *entry) {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || e.evicted {
 		c.mu.Unlock()
 		return
 	}
@@ -303,11 +389,14 @@ func (c *Cache) refresh(name string, e *entry) {
 	e.retryAt = time.Time{}
 	cl := c.newCall(e)
 	c.mu.Unlock()
-	c.fetch(c.ctx, name, e, cl)
+	c.fetch(e.ctx, name, e, cl)
 }
 
-// watch runs the watch of one service name until Close: it refetches on
-// every change and re-establishes a broken watch with backoff.
+// watch runs the watch of one service name until Close or the eviction of
+// e: it refetches on every change and re-establishes a broken watch with
+// backoff. Close and sweep stop the watcher it runs (found in e.watcher)
+// and end e.ctx; a watcher it gets after that is stopped here, so a Watch
+// that returns late cannot leave a watcher running.
 func (c *Cache) watch(name string, e *entry) {
 	defer c.wg.Done()
 	ready := sync.OnceFunc(func() { close(e.ready) })
@@ -316,31 +405,36 @@ func (c *Cache) watch(name string, e *entry) {
 	first := true // the first attempt runs before the first fetch
 	attempt := 0
 	for {
-		w, err := c.r.Watch(c.ctx, registry.WatchService(name))
+		w, err := c.r.Watch(e.ctx, registry.WatchService(name))
+		early := false
+		if err == nil && w == nil {
+			err = errors.New("registry/cache: registry returned a nil watcher")
+		}
 		if err == nil {
 			c.mu.Lock()
-			if c.closed {
+			if c.closed || e.evicted {
 				c.mu.Unlock()
 				w.Stop()
 				return
 			}
 			e.watcher = w
+			early, e.early = e.early, false
 			c.mu.Unlock()
 		}
 		ready()
 		if err != nil {
-			if c.ctx.Err() != nil {
+			if e.ctx.Err() != nil {
 				return
 			}
 			attempt++
 			c.logWatch(name, attempt, err)
 			first = false
-			if !c.sleep(c.backoff(attempt)) {
+			if !sleep(e.ctx, c.backoff(attempt)) {
 				return
 			}
 			continue
 		}
-		if !first {
+		if !first || early {
 			// Changes may have happened while no watch ran.
 			c.refresh(name, e)
 		}
@@ -349,7 +443,7 @@ func (c *Cache) watch(name string, e *entry) {
 		for {
 			res, err := w.Next()
 			if err != nil {
-				if c.ctx.Err() == nil {
+				if e.ctx.Err() == nil {
 					attempt++
 					c.logWatch(name, attempt, err)
 				}
@@ -366,7 +460,7 @@ func (c *Cache) watch(name string, e *entry) {
 			e.watcher = nil
 		}
 		c.mu.Unlock()
-		if c.ctx.Err() != nil || !c.sleep(c.backoff(attempt)) {
+		if e.ctx.Err() != nil || !sleep(e.ctx, c.backoff(attempt)) {
 			return
 		}
 	}
@@ -391,14 +485,14 @@ func (c *Cache) backoff(attempt int) time.Duration {
 	return half + rand.N(d-half+1)
 }
 
-// sleep waits d or until Close; it reports whether d passed.
-func (c *Cache) sleep(d time.Duration) bool {
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-c.ctx.Done():
+	case <-ctx.Done():
 		return false
 	}
 }

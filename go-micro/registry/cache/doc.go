@@ -24,6 +24,15 @@
 // A Cache is safe for concurrent use. It owns one goroutine per watched
 // service name; [Cache.Close] stops all of them and waits for them. After
 // Close, GetService passes straight through to the underlying registry.
-// Entries are kept for every name ever asked for, so a Cache suits a client
-// that talks to a bounded set of services (a selector, a broker).
+// An entry that GetService has not asked for during the idle time ([Idle]:
+// five TTLs, but at least ten minutes, by default) is dropped and its watch
+// stopped, so names asked for once (a broker's topics, say) do not hold a
+// goroutine for the life of the Cache.
+//
+// The cache relies on the underlying registry to honour the context it is
+// given: a Watch or GetService that ignores the end of its context and
+// never returns keeps Close waiting. A first GetService waits for the
+// name's watch to start (so that no change falls between the fetch and the
+// watch) for at most a second; a registry whose Watch is slower is fetched
+// from anyway and refetched once the watch runs.
 package cache

@@ -10,6 +10,8 @@ type Option func(*options)
 
 type options struct {
 	ttl        time.Duration
+	idle       time.Duration // 0 until newOptions sets the default from ttl
+	watchWait  time.Duration // how long a first fetch waits for its watch
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	logger     *slog.Logger
@@ -21,6 +23,7 @@ func newOptions(opts ...Option) options {
 		ttl:        time.Minute,
 		minBackoff: 100 * time.Millisecond,
 		maxBackoff: 30 * time.Second,
+		watchWait:  time.Second,
 		logger:     slog.Default(),
 		now:        time.Now,
 	}
@@ -36,6 +39,9 @@ func newOptions(opts ...Option) options {
 	if o.maxBackoff < o.minBackoff {
 		o.maxBackoff = o.minBackoff
 	}
+	if o.idle <= 0 {
+		o.idle = max(idleTTLs*o.ttl, minIdle)
+	}
 	return o
 }
 
@@ -46,6 +52,28 @@ func TTL(d time.Duration) Option {
 	return func(o *options) {
 		if d > 0 {
 			o.ttl = d
+		}
+	}
+}
+
+// The default idle time is idleTTLs TTLs but no less than minIdle: a short
+// TTL must not cost the last known nodes that the cache serves while the
+// registry is unreachable.
+const (
+	idleTTLs = 5
+	minIdle  = 10 * time.Minute
+)
+
+// Idle sets how long an entry may go unread before it is dropped: a
+// service name that GetService has not asked for during d loses its cached
+// nodes and its watch, and the next GetService of it starts afresh. The
+// check runs every quarter of d, so an entry goes between d and 1.25*d after
+// its last read. A d <= 0 keeps the default: five times the TTL, but at
+// least ten minutes (so ten minutes with the default TTL).
+func Idle(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.idle = d
 		}
 	}
 }

@@ -32,6 +32,8 @@ var (
 	// ErrNoneAvailable is returned when the service exists but no node is
 	// usable: all filtered out, blacklisted or already tried.
 	ErrNoneAvailable = errors.New("selector: no node available")
+	// ErrClosed is returned by Select once the selector is closed.
+	ErrClosed = errors.New("selector: closed")
 )
 
 // Selector picks nodes of a service. Implementations are safe for
@@ -44,18 +46,24 @@ type Selector interface {
 	// Reset forgets what Mark recorded for service.
 	Reset(service string)
 	// Close releases the selector's resources (watches, caches). It is
-	// idempotent.
+	// idempotent. Afterwards Select fails with ErrClosed; a Next obtained
+	// before keeps working, and Mark and Reset stay safe to call.
 	Close() error
 	// String names the implementation.
 	String() string
 }
 
 // Next returns the next node to try, or ErrNoneAvailable when every usable
-// node has been returned. A Next is used by one call at a time.
+// node has been returned. A Next is used by one call at a time. Each node
+// it returns is the caller's own copy: changing it changes nothing in the
+// selector or its cache.
 type Next func() (*registry.Node, error)
 
 // Filter narrows the services (one per version) a Select considers. It
-// must not change its argument; it returns a new slice or the same one.
+// must not change its argument nor anything reachable from it (the
+// services, nodes and maps are shared with the registry cache, read-only);
+// it returns a new slice or the same one, and a service it narrows is a
+// new Service value.
 type Filter func(services []*registry.Service) []*registry.Service
 
 // Factory builds a Selector from options; implementations register one

@@ -693,9 +693,7 @@ func TestMarksOfGoneNodesForgotten(t *testing.T) {
 		if _, err := sel.Select(t.Context(), "greeter"); err != nil {
 			return err
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if n := len(s.marks["greeter"]); n != 0 {
+		if n := s.state("greeter").records.Load(); n != 0 {
 			return fmt.Errorf("%d marks kept", n)
 		}
 		return nil

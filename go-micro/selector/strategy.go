@@ -2,7 +2,6 @@ package selector
 
 import (
 	"cmp"
-	"hash/fnv"
 	"math/rand/v2"
 	"slices"
 	"sync/atomic"
@@ -23,9 +22,13 @@ type Pick struct {
 	Key string
 	// Nodes are the usable nodes (filtered, not blacklisted), sorted by id.
 	Nodes []*registry.Node
-	// Counter belongs to the service: the selector keeps it across Select
-	// calls, shared by every strategy used for that service. It may be nil
-	// when a strategy is called outside a selector.
+	// Counter belongs to the service and its set of usable nodes: the
+	// selector keeps it across Select calls, shared by every strategy used
+	// for that service, and keeps one per distinct set, so that Selects
+	// that filter or blacklist differently do not take each other's turns.
+	// The counter of a service's first set starts at 0; that of a later
+	// set at a random turn.
+	// It may be nil when a strategy is called outside a selector.
 	Counter *atomic.Uint64
 }
 
@@ -71,9 +74,14 @@ func Hash(p Pick) []*registry.Node {
 		n     *registry.Node
 		score uint64
 	}
-	s := make([]scored, len(p.Nodes))
-	for i, n := range p.Nodes {
-		s[i] = scored{n, score(p.Key, n.Id)}
+	var small [16]scored
+	s := small[:0]
+	if len(p.Nodes) > len(small) {
+		s = make([]scored, 0, len(p.Nodes))
+	}
+	prefix := fnvByte(fnvString(fnvOffset, p.Key), 0) // keeps ("ab","c") apart from ("a","bc")
+	for _, n := range p.Nodes {
+		s = append(s, scored{n, mix(fnvString(prefix, n.Id))})
 	}
 	slices.SortFunc(s, func(a, b scored) int {
 		return cmp.Or(cmp.Compare(b.score, a.score), cmp.Compare(a.n.Id, b.n.Id))
@@ -87,12 +95,23 @@ func Hash(p Pick) []*registry.Node {
 
 // score is the rendezvous weight of node id for key.
 func score(key, id string) uint64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(key))
-	_, _ = h.Write([]byte{0}) // keeps ("ab","c") apart from ("a","bc")
-	_, _ = h.Write([]byte(id))
-	return mix(h.Sum64())
+	return mix(fnvString(fnvByte(fnvString(fnvOffset, key), 0), id))
 }
+
+// FNV-1a, 64 bits, over strings without converting them to bytes.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = fnvByte(h, s[i])
+	}
+	return h
+}
+
+func fnvByte(h uint64, b byte) uint64 { return (h ^ uint64(b)) * fnvPrime }
 
 // mix is a 64-bit finaliser (from SplitMix64) that spreads FNV's output, so
 // that keys differing in a few bits still rank nodes independently.

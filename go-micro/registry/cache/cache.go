@@ -63,6 +63,7 @@ type call struct {
 	ticket    uint64
 	done      chan struct{} // closed when services and err are set
 	services  []*registry.Service
+	gen       uint64 // the dataGen of services; 0 with an error and no data
 	err       error
 	abandoned bool // the leader's context ended; waiters should try again
 	joined    int  // callers waiting on this fetch besides the leader
@@ -141,17 +142,40 @@ func (c *Cache) Watch(ctx context.Context, opts ...registry.WatchOption) (regist
 // known answer is returned instead of the error. The options of the caller
 // that leads a fetch are passed on; cached answers ignore them.
 func (c *Cache) GetService(ctx context.Context, name string, opts ...registry.GetOption) ([]*registry.Service, error) {
+	ss, gen, err := c.Snapshot(ctx, name, opts...)
+	if gen == 0 {
+		return ss, err // not the cache's: the caller owns it already
+	}
+	return registry.CopyServices(ss), err
+}
+
+// Snapshot is GetService without the copy, for readers on a hot path (the
+// selector calls it on every Select). It answers exactly as GetService does
+// but returns the cache's own stored services, which the caller must treat
+// as read-only: neither the slice nor anything reachable from it (nodes,
+// endpoints, values, metadata maps) may be modified. The cache never
+// modifies a stored answer; a refetch replaces it with a new one.
+//
+// gen identifies the answer: it is non-zero for an answer the cache
+// stored, and two calls on one Cache that return the same non-zero gen
+// return the same slice, so a caller may keep work derived from it (a
+// sorted node list, say) until gen changes. A later answer has a larger
+// gen. gen is 0 when the answer is not the cache's: after Close (the
+// underlying registry's own result, which the caller owns) or with an
+// error and nothing cached.
+func (c *Cache) Snapshot(ctx context.Context, name string, opts ...registry.GetOption) (ss []*registry.Service, gen uint64, err error) {
 	if c.r == nil {
-		return nil, ErrNoRegistry
+		return nil, 0, ErrNoRegistry
 	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
-			return c.r.GetService(ctx, name, opts...)
+			ss, err := c.r.GetService(ctx, name, opts...)
+			return ss, 0, err
 		}
 		now := c.opts.now()
 		e := c.entries[name]
@@ -160,9 +184,9 @@ func (c *Cache) GetService(ctx context.Context, name string, opts ...registry.Ge
 		}
 		e.read = now
 		if e.hasData && (e.fresh(now, c.opts.ttl) || now.Before(e.retryAt)) {
-			ss, err := e.services, e.err
+			ss, gen, err := e.services, e.dataGen, e.err
 			c.mu.Unlock()
-			return registry.CopyServices(ss), err
+			return ss, gen, err
 		}
 		cl := e.inflight
 		if cl == nil || cl.ticket <= e.invalid {
@@ -170,7 +194,7 @@ func (c *Cache) GetService(ctx context.Context, name string, opts ...registry.Ge
 			c.mu.Unlock()
 			c.awaitWatch(ctx, e)
 			c.fetch(ctx, name, e, cl, opts...)
-			return registry.CopyServices(cl.services), cl.err
+			return cl.services, cl.gen, cl.err
 		}
 		cl.joined++
 		c.mu.Unlock()
@@ -180,15 +204,15 @@ func (c *Cache) GetService(ctx context.Context, name string, opts ...registry.Ge
 			if cl.abandoned {
 				continue // the leader gave up; lead a fetch of our own
 			}
-			return registry.CopyServices(cl.services), cl.err
+			return cl.services, cl.gen, cl.err
 		case <-ctx.Done():
 			c.mu.Lock()
-			ss, err, ok := e.services, e.err, e.hasData
+			ss, gen, err, ok := e.services, e.dataGen, e.err, e.hasData
 			c.mu.Unlock()
 			if ok {
-				return registry.CopyServices(ss), err
+				return ss, gen, err
 			}
-			return nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		}
 	}
 }
@@ -355,7 +379,7 @@ func (c *Cache) fetch(ctx context.Context, name string, e *entry, cl *call, opts
 			}
 			e.failures, e.retryAt = 0, time.Time{}
 		}
-		cl.services, cl.err = e.services, e.err
+		cl.services, cl.gen, cl.err = e.services, e.dataGen, e.err
 		return
 	case ctx.Err() != nil:
 		// The caller gave up, or the cache closed or dropped the entry;
@@ -370,7 +394,7 @@ func (c *Cache) fetch(ctx context.Context, name string, e *entry, cl *call, opts
 		}
 	}
 	if e.hasData {
-		cl.services, cl.err = e.services, e.err
+		cl.services, cl.gen, cl.err = e.services, e.dataGen, e.err
 	} else {
 		cl.err = err
 	}

@@ -17,6 +17,11 @@
 // error.
 //
 // Every GetService result is a deep copy: callers may change it freely.
+// Readers on a hot path use [Cache.Snapshot] instead: the same answer,
+// not copied, read-only, with a generation number that changes only when
+// the stored answer does (the selector sorts a service's nodes once per
+// generation rather than on every call). The cache never modifies an
+// answer it has stored; it replaces it.
 // Register and Deregister pass through and invalidate the entry of that
 // service, so a caller reads its own writes. ListServices and Watch pass
 // straight through.

@@ -13,6 +13,13 @@
 // alone; the rpc codecs (jsonrpc, protorpc) carry id, endpoint and error in
 // their own envelope. A Codec is not safe for concurrent use; decoders return
 // an error for malformed input and never panic.
+//
+// A codec may be kept for the life of a connection whose buffer is refilled
+// for each message (write a message, read it, Reset the buffer, write the
+// next): every codec reads each message afresh. After ReadHeader fails with
+// an error wrapping ErrInvalidMessage on a stream of several messages, the
+// framing is lost (the rest of the stream may be the body of a frame that
+// was refused); close the connection rather than read on.
 package codec
 
 import (
@@ -74,7 +81,12 @@ type Codec interface {
 	// caller expects.
 	ReadHeader(m *Message, t MessageType) error
 	// ReadBody decodes the body of the message whose header was just read
-	// into v; a nil v discards it.
+	// into v; a nil v discards it. ReadBody consumes the body whether or not
+	// it succeeds, so a failed ReadBody (the wrong Go type for v, a typed nil
+	// pointer, a body that does not decode) is followed by ReadHeader for
+	// the next message, never by the same body again. A target that cannot
+	// take any body (not a pointer, a nil pointer) gives an error wrapping
+	// ErrUnsupportedType.
 	ReadBody(v any) error
 	// Write writes a message: header m and body v (nil for none).
 	Write(m *Message, v any) error

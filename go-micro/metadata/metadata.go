@@ -4,7 +4,16 @@
 // trace id flow across calls.
 //
 // Keys are case-insensitive: they are stored in canonical form ("x-user-id"
-// and "X-USER-ID" both become "X-User-Id"). A Metadata taken from a context
+// and "X-USER-ID" both become "X-User-Id", see [CanonicalKey]). Case is
+// folded for ASCII letters only, as in HTTP header names; other bytes are
+// kept as they are. When a map given to [New], [NewContext] or [Merge] holds
+// several keys of one canonical form, the value of the key already in
+// canonical form wins, and otherwise that of the key that sorts last, so
+// the result never depends on map order. [Pairs] keeps the last pair. The
+// methods of Metadata look keys up in canonical form, so a Metadata built as
+// a map literal should use canonical keys or go through New.
+//
+// A Metadata taken from a context
 // is a copy, and every function that adds to a context copies the map first
 // (copy on write), so no caller can change what another context sees.
 // Everything here is safe for concurrent use.
@@ -21,9 +30,12 @@ type Metadata map[string]string
 type mdKey struct{}
 
 // CanonicalKey returns the canonical form of a key: each dash-separated word
-// starts upper case and continues lower case, as in HTTP headers. Unlike
-// net/textproto it canonicalises every key, so case-insensitivity holds for
-// keys with spaces or other characters too.
+// starts upper case and continues lower case, as in HTTP headers ("a--b"
+// gives "A--B", "-x-" gives "-X-"). Unlike net/textproto it canonicalises
+// every key, so case-insensitivity holds for keys with spaces or other
+// characters too. Only ASCII letters change case; any other byte, including
+// those of non-ASCII UTF-8 letters, is kept, so CanonicalKey(CanonicalKey(k))
+// == CanonicalKey(k) for every k.
 func CanonicalKey(k string) string {
 	// Fast path: already canonical.
 	upper := true
@@ -53,13 +65,33 @@ func CanonicalKey(k string) string {
 	return string(b)
 }
 
-// New returns a Metadata holding the pairs of m under canonical keys.
+// New returns a Metadata holding the pairs of m under canonical keys; see
+// the package doc for keys that share a canonical form.
 func New(m map[string]string) Metadata {
 	md := make(Metadata, len(m))
 	for k, v := range m {
 		md[CanonicalKey(k)] = v
 	}
+	if len(md) < len(m) {
+		settle(md, m)
+	}
 	return md
+}
+
+// settle gives each canonical key of md that several keys of m share the
+// value of the winning key: the one in canonical form, else the greatest.
+func settle(md Metadata, m map[string]string) {
+	winner := make(map[string]string, len(md))
+	for k := range m {
+		ck := CanonicalKey(k)
+		w, seen := winner[ck]
+		if !seen || w != ck && (k == ck || k > w) {
+			winner[ck] = k
+		}
+	}
+	for ck, k := range winner {
+		md[ck] = m[k]
+	}
 }
 
 // Pairs returns a Metadata from alternating keys and values. An odd trailing
@@ -143,8 +175,7 @@ func Merge(ctx context.Context, md Metadata, overwrite bool) context.Context {
 	old, _ := ctx.Value(mdKey{}).(Metadata)
 	n := make(Metadata, len(old)+len(md))
 	maps.Copy(n, old)
-	for k, v := range md {
-		k = CanonicalKey(k)
+	for k, v := range New(md) {
 		if _, exists := n[k]; exists && !overwrite {
 			continue
 		}

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 )
@@ -17,6 +18,15 @@ func TestCanonicalKey(t *testing.T) {
 		"trace_id":  "Trace_id",
 		"-leading":  "-Leading",
 		"ALL UPPER": "All upper",
+		"a--b":      "A--B",
+		"a-":        "A-",
+		"-":         "-",
+		"--x--":     "--X--",
+		"x-ÜBER-id": "X-Über-Id",
+		"ünicode-x": "ünicode-X",
+		"é-É":       "é-É",
+		"\xff-ab":   "\xff-Ab",
+		"1a-2B":     "1a-2b",
 	} {
 		if got := CanonicalKey(in); got != want {
 			t.Errorf("CanonicalKey(%q) = %q, want %q", in, got, want)
@@ -99,18 +109,129 @@ func TestNoMetadata(t *testing.T) {
 	}
 }
 
+// TestCollisions gives several spellings of one key at once: the result
+// must not depend on map iteration order (run it many times to see).
+func TestCollisions(t *testing.T) {
+	tests := []struct {
+		name string
+		in   map[string]string
+		want string
+	}{
+		{"canonical spelling wins", map[string]string{"x-id": "lower", "X-Id": "canonical", "X-ID": "upper"}, "canonical"},
+		{"else the greatest key", map[string]string{"x-id": "lower", "X-ID": "upper", "x-ID": "mixed"}, "lower"},
+		{"one spelling", map[string]string{"x-id": "only"}, "only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for i := range 100 {
+				ctx := NewContext(context.Background(), Metadata{"X-Id": "old", "Other": "1"})
+				for name, got := range map[string]Metadata{
+					"New":        New(tt.in),
+					"NewContext": mustFrom(t, NewContext(context.Background(), tt.in)),
+					"Merge":      mustFrom(t, Merge(ctx, tt.in, true)),
+				} {
+					if got["X-Id"] != tt.want || len(got) != 1 && name != "Merge" {
+						t.Fatalf("run %d: %s = %v, want X-Id=%q alone", i, name, got, tt.want)
+					}
+				}
+				if v, _ := Get(Merge(ctx, tt.in, false), "x-id"); v != "old" {
+					t.Fatalf("Merge without overwrite replaced X-Id with %q", v)
+				}
+			}
+		})
+	}
+}
+
+func mustFrom(t *testing.T, ctx context.Context) Metadata {
+	t.Helper()
+	md, ok := FromContext(ctx)
+	if !ok {
+		t.Fatal("no metadata in the context")
+	}
+	return md
+}
+
+// TestConcurrentUse shares one parent context between goroutines that
+// derive, read and change copies; run under -race.
 func TestConcurrentUse(t *testing.T) {
-	ctx := NewContext(context.Background(), Metadata{"a": "1"})
+	ctx := NewContext(context.Background(), Metadata{"a": "1", "b": "2"})
 	var wg sync.WaitGroup
-	for i := range 8 {
+	errs := make(chan string, 64)
+	for i := range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := Set(ctx, "n", string(rune('a'+i)))
-			md, _ := FromContext(c)
-			md["X"] = "y"
-			_, _ = Get(c, "a")
+			for j := range 50 {
+				v := fmt.Sprint(i, "-", j)
+				c := Set(ctx, "n", v)
+				c = Merge(c, Metadata{"m": v, "a": "x"}, j%2 == 0)
+				c = Delete(c, "b")
+				md, _ := FromContext(c)
+				md["X"] = "y"
+				md.Set("a", "changed")
+				if got, _ := Get(c, "n"); got != v {
+					errs <- "Get(n) = " + got + ", want " + v
+					return
+				}
+				if got, _ := Get(c, "a"); got != map[bool]string{true: "x", false: "1"}[j%2 == 0] {
+					errs <- "Get(a) = " + got
+					return
+				}
+			}
 		}()
 	}
 	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if md, _ := FromContext(ctx); len(md) != 2 || md["A"] != "1" || md["B"] != "2" {
+		t.Fatalf("the shared parent changed: %v", md)
+	}
+}
+
+// FuzzCanonicalKey checks that CanonicalKey is idempotent, folds ASCII
+// case, keeps the length and every non-letter byte, and that Get finds a
+// key by any ASCII spelling.
+func FuzzCanonicalKey(f *testing.F) {
+	for _, k := range []string{"x-user-id", "X-USER-ID", "", "a--b", "-x-", "x-ÜBER", "\xff-a", "a b_c"} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, k string) {
+		c := CanonicalKey(k)
+		if CanonicalKey(c) != c {
+			t.Fatalf("CanonicalKey(%q) = %q, but CanonicalKey of that is %q", k, c, CanonicalKey(c))
+		}
+		lower, upper := asciiCase(k, false), asciiCase(k, true)
+		if CanonicalKey(lower) != c || CanonicalKey(upper) != c {
+			t.Fatalf("CanonicalKey of %q, %q and %q differ: %q, %q, %q",
+				k, lower, upper, c, CanonicalKey(lower), CanonicalKey(upper))
+		}
+		if len(c) != len(k) {
+			t.Fatalf("CanonicalKey(%q) = %q changed the length", k, c)
+		}
+		for i := range len(k) {
+			if asciiCase(k[i:i+1], false) != asciiCase(c[i:i+1], false) {
+				t.Fatalf("CanonicalKey(%q) = %q changed byte %d beyond its case", k, c, i)
+			}
+		}
+		ctx := Set(context.Background(), upper, "v")
+		if v, ok := Get(ctx, lower); !ok || v != "v" {
+			t.Fatalf("Get(%q) after Set(%q) = %q, %v", lower, upper, v, ok)
+		}
+	})
+}
+
+// asciiCase maps the ASCII letters of s to one case, byte by byte.
+func asciiCase(s string, upper bool) string {
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case !upper && 'A' <= c && c <= 'Z':
+			b[i] = c - 'A' + 'a'
+		}
+	}
+	return string(b)
 }

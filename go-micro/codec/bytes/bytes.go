@@ -36,27 +36,34 @@ func NewCodec(rwc io.ReadWriteCloser) codec.Codec { return &bytesCodec{rwc: rwc}
 // transport's headers. It leaves m alone and reads nothing.
 func (c *bytesCodec) ReadHeader(*codec.Message, codec.MessageType) error { return nil }
 
-// ReadBody reads the rest of the input into v.
+// ReadBody reads the rest of the input into v. A target it cannot fill
+// still consumes the input.
 func (c *bytesCodec) ReadBody(v any) error {
 	var dst *[]byte
 	switch t := v.(type) {
 	case nil:
-		_, err := io.Copy(io.Discard, c.rwc)
-		return err
+		return c.skip()
 	case *[]byte:
 		dst = t
 	case *Frame:
 		if t != nil {
 			dst = &t.Data
 		}
-	default:
-		return unsupported("read into", v)
 	}
 	if dst == nil {
+		if err := c.skip(); err != nil {
+			return err
+		}
 		return unsupported("read into", v)
 	}
 	b, err := wire.ReadAll((*dst)[:0], c.rwc)
 	*dst = b
+	return err
+}
+
+// skip reads the rest of the input and drops it.
+func (c *bytesCodec) skip() error {
+	_, err := io.Copy(io.Discard, c.rwc)
 	return err
 }
 

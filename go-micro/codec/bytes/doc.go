@@ -12,8 +12,9 @@
 // everything readable, up to io.EOF, as one body (the RPC layer gives the
 // codec one buffer per transport message) into a *[]byte or a *[Frame],
 // reusing its capacity; a nil target discards it. An empty input is an empty
-// body, not io.EOF. Any other Go type is an error wrapping
-// [codec.ErrUnsupportedType].
+// body, not io.EOF. Any other Go type, or a nil pointer, is an error
+// wrapping [codec.ErrUnsupportedType], and the input is consumed all the
+// same.
 //
 // A codec is not safe for concurrent use.
 package bytes

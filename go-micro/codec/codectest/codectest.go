@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/openmicro/go-micro/codec"
@@ -225,6 +226,12 @@ func Run(t *testing.T, newCodec codec.NewCodec, caps Caps) {
 	if caps.Stream {
 		t.Run("Sequence", func(t *testing.T) { testSequence(t, newCodec, caps) })
 	}
+	t.Run("ReusedBuffer", func(t *testing.T) { testReusedBuffer(t, newCodec, caps) })
+	t.Run("FailedReadBody", func(t *testing.T) { testFailedReadBody(t, newCodec, caps) })
+	t.Run("TypedNilBody", func(t *testing.T) { testTypedNilBody(t, newCodec, caps) })
+	if caps.Envelope {
+		t.Run("ReadBodyTwice", func(t *testing.T) { testReadBodyTwice(t, newCodec, caps) })
+	}
 	t.Run("WrongType", func(t *testing.T) {
 		buf := new(Buffer)
 		h := codec.Message{Id: "1", Type: codec.Request, Endpoint: "Say.Hello"}
@@ -238,6 +245,195 @@ func Run(t *testing.T, newCodec codec.NewCodec, caps Caps) {
 			t.Fatalf("a failed Write wrote %q", buf.Bytes())
 		}
 	})
+}
+
+// sized returns a body of about n bytes the codec accepts, and how to
+// check it.
+func sized(caps Caps, n int) body {
+	if caps.Proto {
+		want := wrapperspb.String(strings.Repeat("x", n))
+		return body{
+			name:   fmt.Sprintf("proto of %d bytes", n),
+			value:  want,
+			target: func() any { return new(wrapperspb.StringValue) },
+			equal:  func(got any) bool { return proto.Equal(got.(proto.Message), want) },
+		}
+	}
+	raw := bytes.Repeat(caps.Raw, n/max(len(caps.Raw), 1)+1)
+	return body{
+		name:   fmt.Sprintf("raw of %d bytes", len(raw)),
+		value:  raw,
+		target: func() any { return new([]byte) },
+		equal:  func(got any) bool { return bytes.Equal(*got.(*[]byte), raw) },
+	}
+}
+
+// testReusedBuffer keeps one buffer and one codec (or one codec per side)
+// for several messages, as the RPC layer does per connection: write a
+// message, read it, Reset the buffer, write the next.
+func testReusedBuffer(t *testing.T, newCodec codec.NewCodec, caps Caps) {
+	for _, size := range []int{16, 1 << 20} {
+		for _, shared := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%d/shared=%v", size, shared), func(t *testing.T) {
+				buf := new(Buffer)
+				w := newCodec(buf)
+				r := w
+				if !shared {
+					r = newCodec(buf)
+				}
+				for i := range 4 {
+					b := sized(caps, size+i)
+					h := codec.Message{Id: fmt.Sprint(i + 1), Type: codec.Request, Endpoint: "Say.Hello",
+						Header: map[string]string{"N": fmt.Sprint(i)}}
+					if i%2 == 1 {
+						h.Type = codec.Response
+						h.Endpoint = ""
+					}
+					if err := w.Write(&h, b.value); err != nil {
+						t.Fatalf("Write %d: %v", i, err)
+					}
+					var got codec.Message
+					if err := r.ReadHeader(&got, h.Type); err != nil {
+						t.Fatalf("ReadHeader %d: %v", i, err)
+					}
+					if caps.Envelope {
+						CheckHeader(t, &got, &h)
+					}
+					v := b.target()
+					if err := r.ReadBody(v); err != nil {
+						t.Fatalf("ReadBody %d: %v", i, err)
+					}
+					if !b.equal(v) {
+						t.Fatalf("ReadBody %d gave another body (%s)", i, b.name)
+					}
+					if buf.Len() != 0 {
+						t.Fatalf("message %d left %d bytes unread", i, buf.Len())
+					}
+					buf.Reset()
+				}
+			})
+		}
+	}
+}
+
+type notAPointer struct{ A string }
+
+// badTargets are ReadBody targets no codec can fill.
+func badTargets() []any {
+	return []any{(*[]byte)(nil), (*structpb.Struct)(nil), notAPointer{}, (*map[string]any)(nil), (*notAPointer)(nil)}
+}
+
+// testFailedReadBody checks that a ReadBody refusing its target still
+// consumes the body, so that the next message is read next.
+func testFailedReadBody(t *testing.T, newCodec codec.NewCodec, caps Caps) {
+	b := bodies(caps)[0]
+	for _, bad := range badTargets() {
+		t.Run(fmt.Sprintf("%T", bad), func(t *testing.T) {
+			buf := new(Buffer)
+			w := newCodec(buf)
+			first := codec.Message{Id: "1", Type: codec.Request, Endpoint: "Say.Hello"}
+			if err := w.Write(&first, b.value); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			r := newCodec(buf)
+			var got codec.Message
+			if err := r.ReadHeader(&got, codec.Request); err != nil {
+				t.Fatalf("ReadHeader: %v", err)
+			}
+			if err := r.ReadBody(bad); !errors.Is(err, codec.ErrUnsupportedType) {
+				t.Fatalf("ReadBody(%T) = %v, want codec.ErrUnsupportedType", bad, err)
+			}
+			if !caps.Stream {
+				if buf.Len() != 0 {
+					t.Fatalf("a refused ReadBody left %d bytes for the next message", buf.Len())
+				}
+				return
+			}
+			second := codec.Message{Id: "2", Type: codec.Request, Endpoint: "Say.Bye"}
+			b := sized(caps, 40) // unlike the first body, so that reading it again shows
+			if err := w.Write(&second, b.value); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			if err := r.ReadHeader(&got, codec.Request); err != nil {
+				t.Fatalf("ReadHeader after a refused ReadBody: %v", err)
+			}
+			if caps.Envelope {
+				CheckHeader(t, &got, &second)
+			}
+			v := b.target()
+			if err := r.ReadBody(v); err != nil {
+				t.Fatalf("ReadBody after a refused ReadBody: %v", err)
+			}
+			if !b.equal(v) {
+				t.Fatalf("ReadBody after a refused ReadBody = %v, want %v", v, b.value)
+			}
+			if buf.Len() != 0 {
+				t.Fatalf("%d bytes left unread", buf.Len())
+			}
+		})
+	}
+}
+
+// testTypedNilBody writes typed nil bodies: no panic, and what is written
+// reads back.
+func testTypedNilBody(t *testing.T, newCodec codec.NewCodec, caps Caps) {
+	values := []any{(*[]byte)(nil)}
+	if caps.Proto {
+		values = append(values, (*structpb.Struct)(nil), (*wrapperspb.StringValue)(nil), (*structpb.ListValue)(nil))
+	}
+	for _, v := range values {
+		t.Run(fmt.Sprintf("%T", v), func(t *testing.T) {
+			buf := new(Buffer)
+			h := codec.Message{Id: "1", Type: codec.Response}
+			if err := newCodec(buf).Write(&h, v); err != nil {
+				t.Fatalf("Write(%T(nil)): %v", v, err)
+			}
+			r := newCodec(buf)
+			var got codec.Message
+			if err := r.ReadHeader(&got, codec.Response); err != nil {
+				t.Fatalf("ReadHeader: %v", err)
+			}
+			var target any // a nil raw body may be no body at all: discard it
+			if p, ok := v.(proto.Message); ok {
+				target = p.ProtoReflect().Type().New().Interface()
+			}
+			if err := r.ReadBody(target); err != nil {
+				t.Fatalf("ReadBody of what Write(%T(nil)) wrote (%q): %v", v, buf.Bytes(), err)
+			}
+		})
+	}
+}
+
+// testReadBodyTwice checks that an envelope codec reads one body per
+// header: a second ReadBody fails and does not eat the next message.
+func testReadBodyTwice(t *testing.T, newCodec codec.NewCodec, caps Caps) {
+	b := bodies(caps)[0]
+	buf := new(Buffer)
+	w := newCodec(buf)
+	for i := range 2 {
+		h := codec.Message{Id: fmt.Sprint(i + 1), Type: codec.Request, Endpoint: "Say.Hello"}
+		if err := w.Write(&h, b.value); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+	}
+	r := newCodec(buf)
+	var got codec.Message
+	if err := r.ReadHeader(&got, codec.Request); err != nil {
+		t.Fatalf("ReadHeader: %v", err)
+	}
+	if err := r.ReadBody(b.target()); err != nil {
+		t.Fatalf("ReadBody: %v", err)
+	}
+	if err := r.ReadBody(b.target()); err == nil {
+		t.Fatal("a second ReadBody for one header succeeded")
+	}
+	if err := r.ReadHeader(&got, codec.Request); err != nil || got.Id != "2" {
+		t.Fatalf("ReadHeader after a second ReadBody = %+v, %v; want message 2", got, err)
+	}
+	v := b.target()
+	if err := r.ReadBody(v); err != nil || !b.equal(v) {
+		t.Fatalf("ReadBody of message 2 = %v, %v", v, err)
+	}
 }
 
 // testSequence writes several messages on one stream and reads them back,

@@ -24,7 +24,9 @@
 // which ignores unknown fields: a peer built from a newer .proto with more
 // fields can still talk to an older one. *[]byte and *json.RawMessage
 // targets receive the JSON text of the value. A nil target discards the
-// value. At the end of the input ReadBody returns io.EOF (or nil for a nil
+// value. A target that can take no value (not a pointer, a nil pointer)
+// gives an error wrapping [codec.ErrUnsupportedType], and the value is
+// consumed all the same, so the next ReadBody reads the next value. At the end of the input ReadBody returns io.EOF (or nil for a nil
 // target, as there is nothing to discard). Malformed or truncated JSON, and
 // JSON that does not fit the target, give an error wrapping
 // [codec.ErrInvalidMessage] and the parser's error.

@@ -51,31 +51,54 @@ func (c *jsonCodec) ReadBody(v any) error {
 	}
 	switch t := v.(type) {
 	case nil:
-		err := c.decode(&c.raw)
-		c.raw = c.raw[:0]
+		err := c.skip()
 		if err == io.EOF {
 			return nil
 		}
 		return err
 	case proto.Message:
 		if !t.ProtoReflect().IsValid() {
-			return unsupported("read into", v)
+			return c.refuse(v)
 		}
 		if err := c.decode(&c.raw); err != nil {
 			return err
 		}
 		err := unmarshalProto(c.raw, t)
-		if cap(c.raw) > keepBuffer {
-			c.raw = nil
-		}
+		c.keepRaw()
 		return err
 	case *[]byte:
 		if t == nil {
-			return unsupported("read into", v)
+			return c.refuse(v)
 		}
 		return c.decode((*stdjson.RawMessage)(t))
 	}
 	return c.decode(v)
+}
+
+// skip reads the next value and drops it.
+func (c *jsonCodec) skip() error {
+	err := c.decode(&c.raw)
+	c.keepRaw()
+	return err
+}
+
+// refuse consumes the next value, which v cannot take, as encoding/json
+// does for a target that is not a non-nil pointer: an error reading the
+// value comes first, then the unsupported type.
+func (c *jsonCodec) refuse(v any) error {
+	if err := c.skip(); err != nil {
+		return err
+	}
+	return unsupported("read into", v)
+}
+
+// keepRaw empties the scratch value, dropping it once it grew large.
+func (c *jsonCodec) keepRaw() {
+	if cap(c.raw) > keepBuffer {
+		c.raw = nil
+	} else {
+		c.raw = c.raw[:0]
+	}
 }
 
 // decode reads the next value into v and sorts its errors: the end of the

@@ -291,3 +291,65 @@ func TestMarshalUnmarshal(t *testing.T) {
 		t.Fatalf("Unmarshal into nil = %v", err)
 	}
 }
+
+// TestHostileInput reads input built to hurt a parser: 100k nested arrays
+// or objects (beyond the depth limits of encoding/json and protojson),
+// duplicate keys and invalid UTF-8. Each must give an error or a value, and
+// never a crash.
+func TestHostileInput(t *testing.T) {
+	deepArrays := strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000)
+	deepObjects := strings.Repeat(`{"a":`, 100_000) + "1" + strings.Repeat("}", 100_000)
+	targets := map[string]func() any{
+		"nil":       func() any { return nil },
+		"any":       func() any { return new(any) },
+		"raw":       func() any { return new([]byte) },
+		"Value":     func() any { return new(structpb.Value) },
+		"ListValue": func() any { return new(structpb.ListValue) },
+		"Struct":    func() any { return new(structpb.Struct) },
+	}
+	for _, in := range []string{deepArrays, deepObjects} {
+		for name, target := range targets {
+			t.Run("deep/"+in[:2]+"/"+name, func(t *testing.T) {
+				err := json.NewCodec(codectest.NewBuffer([]byte(in))).ReadBody(target())
+				if !errors.Is(err, codec.ErrInvalidMessage) {
+					t.Fatalf("ReadBody = %v, want codec.ErrInvalidMessage", err)
+				}
+				if name != "nil" {
+					if err := json.Unmarshal([]byte(in), target()); !errors.Is(err, codec.ErrInvalidMessage) {
+						t.Fatalf("Unmarshal = %v, want codec.ErrInvalidMessage", err)
+					}
+				}
+			})
+		}
+		if err := json.NewCodec(new(codectest.Buffer)).Write(nil, []byte(in)); !errors.Is(err, codec.ErrInvalidMessage) {
+			t.Fatalf("Write of too deep raw JSON = %v, want codec.ErrInvalidMessage", err)
+		}
+	}
+	tests := []struct {
+		name   string
+		in     string
+		target func() any
+		want   any // nil: an error wrapping codec.ErrInvalidMessage
+	}{
+		{"duplicate key into struct: last wins", `{"name":"a","name":"b"}`, func() any { return new(greeting) }, &greeting{Name: "b"}},
+		{"duplicate key into proto", `{"fileName":"a","fileName":"b"}`, func() any { return new(sourcecontextpb.SourceContext) }, nil},
+		{"invalid UTF-8 into proto", "{\"fileName\":\"\xff\"}", func() any { return new(sourcecontextpb.SourceContext) }, nil},
+		{"invalid UTF-8 into struct", "{\"name\":\"\xff\"}", func() any { return new(greeting) }, &greeting{Name: "\ufffd"}},
+		{"lone surrogate into proto", `{"fileName":"\ud800"}`, func() any { return new(sourcecontextpb.SourceContext) }, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := tt.target()
+			err := json.NewCodec(codectest.NewBuffer([]byte(tt.in))).ReadBody(v)
+			if tt.want == nil {
+				if !errors.Is(err, codec.ErrInvalidMessage) {
+					t.Fatalf("ReadBody = %v, want codec.ErrInvalidMessage", err)
+				}
+				return
+			}
+			if err != nil || !equal(v, tt.want) {
+				t.Fatalf("ReadBody = %v, %v; want %v", v, err, tt.want)
+			}
+		})
+	}
+}

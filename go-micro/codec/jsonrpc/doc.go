@@ -28,9 +28,14 @@
 // [github.com/openmicro/go-micro/codec/json].
 //
 // Reading is tolerant of JSON-RPC 2.0 peers: a numeric id is taken as its
-// text, a "jsonrpc" member is ignored, "params" may be an object (the body
-// itself, for by-name parameters), and an "error" that is not a string (a
-// 2.0 error object) is kept as its compact JSON text.
+// text (and the response to such a request, written by the same codec,
+// carries the id back as the same number), a "jsonrpc" member is ignored,
+// "params" may be an object (the body itself, for by-name parameters), and
+// an "error" that is not a string (a 2.0 error object) is kept as its
+// compact JSON text. An id that is neither a string nor a number, and
+// "params" with more than one element (a body is one value), are errors.
+// JSON carries only valid UTF-8: invalid bytes in an id, endpoint or header
+// are written as U+FFFD.
 //
 // # Reading
 //

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
+	"strings"
 	"sync"
 
 	stdjson "encoding/json"
@@ -29,7 +29,7 @@ var errNoHeader = errors.New("codec/jsonrpc: ReadBody called before ReadHeader")
 
 // request is the shape written for requests and events.
 type request struct {
-	ID      *string              `json:"id"`
+	ID      any                  `json:"id"`
 	Method  string               `json:"method"`
 	Params  []stdjson.RawMessage `json:"params"`
 	Service string               `json:"service,omitempty"`
@@ -38,7 +38,7 @@ type request struct {
 
 // response is the shape written for responses and errors.
 type response struct {
-	ID      *string            `json:"id"`
+	ID      any                `json:"id"`
 	Result  stdjson.RawMessage `json:"result"`
 	Error   *string            `json:"error"`
 	Service string             `json:"service,omitempty"`
@@ -61,7 +61,12 @@ type jsonrpcCodec struct {
 	rd      wire.ReadTracker
 	dec     *stdjson.Decoder // made on first read, remade after a broken stream
 	body    stdjson.RawMessage
-	pending bool // a header was read and its body not yet
+	pending bool         // a header was read and its body not yet
+	wbuf    bytes.Buffer // scratch for writing
+
+	// numericIDs holds the ids of requests read whose id was a JSON number,
+	// so that the response echoes the id as the number it was.
+	numericIDs map[string]struct{}
 
 	once     sync.Once
 	closeErr error
@@ -91,7 +96,7 @@ func (c *jsonrpcCodec) ReadHeader(m *codec.Message, t codec.MessageType) error {
 	if m == nil {
 		m = new(codec.Message)
 	}
-	id, err := parseID(env.ID)
+	id, numeric, err := parseID(env.ID)
 	if err != nil {
 		return err
 	}
@@ -119,6 +124,9 @@ func (c *jsonrpcCodec) ReadHeader(m *codec.Message, t codec.MessageType) error {
 	}
 	if want := expects(t); want != "" && want != expects(typ) {
 		return invalid(fmt.Errorf("got a %v, want a %v", typ, t))
+	}
+	if numeric && isRequest {
+		c.rememberNumeric(id)
 	}
 	*m = codec.Message{
 		Id:       id,
@@ -171,21 +179,36 @@ func isNull(raw []byte) bool {
 	return len(raw) == 0 || string(raw) == "null"
 }
 
-func parseID(raw stdjson.RawMessage) (string, error) {
+// maxNumericIDs bounds how many numeric request ids a codec remembers
+// until their responses are written; past it, responses carry the id as a
+// string.
+const maxNumericIDs = 1024
+
+func (c *jsonrpcCodec) rememberNumeric(id string) {
+	if c.numericIDs == nil {
+		c.numericIDs = make(map[string]struct{})
+	}
+	if len(c.numericIDs) < maxNumericIDs {
+		c.numericIDs[id] = struct{}{}
+	}
+}
+
+// parseID returns the id as text and whether it was a JSON number.
+func parseID(raw stdjson.RawMessage) (string, bool, error) {
 	if isNull(raw) {
-		return "", nil
+		return "", false, nil
 	}
 	switch raw[0] {
 	case '"':
 		var s string
 		if err := stdjson.Unmarshal(raw, &s); err != nil {
-			return "", invalid(err)
+			return "", false, invalid(err)
 		}
-		return s, nil
+		return s, false, nil
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		return string(raw), nil
+		return string(raw), true, nil
 	}
-	return "", invalid(fmt.Errorf("id %.40s is neither a string nor a number", raw))
+	return "", false, invalid(fmt.Errorf("id %.40s is neither a string nor a number", raw))
 }
 
 func parseError(raw stdjson.RawMessage) (string, error) {
@@ -203,7 +226,10 @@ func parseError(raw stdjson.RawMessage) (string, error) {
 	if err := stdjson.Compact(&b, raw); err != nil {
 		return "", invalid(err)
 	}
-	return b.String(), nil
+	// Compact keeps bytes that are not UTF-8, which no JSON string (the
+	// form Write gives Message.Error) can carry: replace them, as decoding
+	// a string does.
+	return strings.ToValidUTF8(b.String(), "\uFFFD"), nil
 }
 
 func parseParams(raw stdjson.RawMessage) (stdjson.RawMessage, error) {
@@ -216,10 +242,13 @@ func parseParams(raw stdjson.RawMessage) (stdjson.RawMessage, error) {
 		if err := stdjson.Unmarshal(raw, &params); err != nil {
 			return nil, invalid(err)
 		}
-		if len(params) == 0 {
+		switch len(params) {
+		case 0:
 			return nil, nil
+		case 1:
+			return params[0], nil
 		}
-		return params[0], nil
+		return nil, invalid(fmt.Errorf("params has %d elements, want at most one (the body)", len(params)))
 	case '{':
 		return raw, nil
 	}
@@ -245,9 +274,9 @@ func (c *jsonrpcCodec) Write(m *codec.Message, v any) error {
 	if m == nil {
 		return errors.New("codec/jsonrpc: Write of a nil message")
 	}
-	var id *string
+	var id any
 	if m.Id != "" {
-		id = &m.Id
+		id = m.Id
 	}
 	var env any
 	switch m.Type {
@@ -262,6 +291,10 @@ func (c *jsonrpcCodec) Write(m *codec.Message, v any) error {
 		}
 		env = req
 	case codec.Response, codec.Error:
+		if _, ok := c.numericIDs[m.Id]; ok && m.Id != "" {
+			delete(c.numericIDs, m.Id)
+			id = stdjson.RawMessage(m.Id)
+		}
 		rsp := &response{ID: id, Service: m.Service, Header: m.Header}
 		if m.Error != "" {
 			rsp.Error = &m.Error
@@ -276,13 +309,23 @@ func (c *jsonrpcCodec) Write(m *codec.Message, v any) error {
 	default:
 		return fmt.Errorf("codec/jsonrpc: cannot write a message of type %v (%d)", m.Type, int(m.Type))
 	}
-	b, err := stdjson.Marshal(env)
-	if err != nil {
+	// An Encoder, unlike Marshal, can leave <, > and & alone, so that a raw
+	// body passes through as it was given.
+	c.wbuf.Reset()
+	enc := stdjson.NewEncoder(&c.wbuf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(env); err != nil { // Encode ends the value with '\n'
 		return fmt.Errorf("codec/jsonrpc: encode envelope: %w", err)
 	}
-	_, err = c.rwc.Write(append(b, '\n'))
+	_, err := c.rwc.Write(c.wbuf.Bytes())
+	if c.wbuf.Cap() > keepBuffer {
+		c.wbuf = bytes.Buffer{}
+	}
 	return err
 }
+
+// keepBuffer is the largest scratch buffer a codec keeps between messages.
+const keepBuffer = 64 << 10
 
 // Close closes the connection; later calls return the first call's error.
 func (c *jsonrpcCodec) Close() error {

@@ -3,6 +3,8 @@ package jsonrpc_test
 import (
 	"errors"
 	"io"
+	"strconv"
+	"strings"
 	"testing"
 
 	stdjson "encoding/json"
@@ -103,8 +105,19 @@ func TestReadHeader(t *testing.T) {
 			want: codec.Message{Id: "0", Type: codec.Request, Endpoint: "Say.Hello"}, wantBody: `{"name":"a"}`},
 		{name: "2.0 request by name", in: `{"jsonrpc":"2.0","method":"Say.Hello","params":{"name":"b"},"id":"x"}`,
 			t: codec.Request, want: codec.Message{Id: "x", Type: codec.Request, Endpoint: "Say.Hello"}, wantBody: `{"name":"b"}`},
-		{name: "extra params ignored", in: `{"method":"m","params":[{"name":"c"},2,3],"id":-1.5e3}`, t: codec.Request,
+		{name: "extra params refused", in: `{"method":"m","params":[{"name":"c"},2,3],"id":-1.5e3}`, t: codec.Request,
+			is: []error{codec.ErrInvalidMessage}},
+		{name: "one param and a numeric id", in: `{"method":"m","params":[{"name":"c"}],"id":-1.5e3}`, t: codec.Request,
 			want: codec.Message{Id: "-1.5e3", Type: codec.Request, Endpoint: "m"}, wantBody: `{"name":"c"}`},
+		{name: "huge numeric id", in: `{"method":"m","id":123456789012345678901234567890e400}`, t: codec.Request,
+			want: codec.Message{Id: "123456789012345678901234567890e400", Type: codec.Request, Endpoint: "m"}},
+		{name: "object id", in: `{"method":"m","id":{"a":1}}`, t: codec.Request, is: []error{codec.ErrInvalidMessage}},
+		{name: "array id", in: `{"method":"m","id":[1]}`, t: codec.Request, is: []error{codec.ErrInvalidMessage}},
+		{name: "bool id", in: `{"method":"m","id":true}`, t: codec.Request, is: []error{codec.ErrInvalidMessage}},
+		{name: "empty header key", in: `{"method":"m","header":{"":"v","k":null}}`, t: codec.Request,
+			want: codec.Message{Type: codec.Request, Endpoint: "m", Header: map[string]string{"": "v", "k": ""}}},
+		{name: "duplicate keys: last wins", in: `{"method":"a","method":"b","id":"1","id":"2"}`, t: codec.Request,
+			want: codec.Message{Id: "2", Type: codec.Request, Endpoint: "b"}},
 		{name: "empty params", in: `{"method":"m","params":[]}`, t: codec.Request,
 			want: codec.Message{Type: codec.Request, Endpoint: "m"}, wantBody: `{"name":"keep"}`},
 		{name: "event", in: `{"method":"topic","params":[{"name":"e"}],"id":null}`, t: codec.Event,
@@ -254,5 +267,76 @@ func TestReadConnectionError(t *testing.T) {
 	err := jsonrpc.NewCodec(&failingConn{err: broken}).ReadHeader(&m, codec.Request)
 	if !errors.Is(err, broken) || errors.Is(err, codec.ErrInvalidMessage) {
 		t.Fatalf("ReadHeader = %v, want the connection's error", err)
+	}
+}
+
+// TestNumericIDEchoed serves JSON-RPC 2.0 requests with numeric ids: the
+// response must carry the id back as the same JSON value, as strict
+// clients compare ids by type too.
+func TestNumericIDEchoed(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     string
+		wantID string // the id member of the response, as JSON
+	}{
+		{"number", `{"jsonrpc":"2.0","method":"m","params":[],"id":7}`, `7`},
+		{"fraction", `{"jsonrpc":"2.0","method":"m","params":[],"id":-1.5e3}`, `-1.5e3`},
+		{"string that looks like a number", `{"jsonrpc":"2.0","method":"m","params":[],"id":"7"}`, `"7"`},
+		{"string", `{"method":"m","params":[],"id":"abc"}`, `"abc"`},
+		{"null", `{"method":"m","params":[],"id":null}`, `null`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			buf := codectest.NewBuffer([]byte(tt.in))
+			c := jsonrpc.NewCodec(buf)
+			var m codec.Message
+			if err := c.ReadHeader(&m, codec.Request); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.ReadBody(nil); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 { // the second response to one id is a plain string again
+				buf.Reset()
+				if err := c.Write(&codec.Message{Id: m.Id, Type: codec.Response}, "ok"); err != nil {
+					t.Fatal(err)
+				}
+				var rsp struct{ ID stdjson.RawMessage }
+				if err := stdjson.Unmarshal(buf.Bytes(), &rsp); err != nil {
+					t.Fatal(err)
+				}
+				want := tt.wantID
+				if i == 1 && m.Id != "" {
+					want = strconv.Quote(m.Id)
+				}
+				if string(rsp.ID) != want {
+					t.Fatalf("response %d id = %s, want %s (wrote %q)", i, rsp.ID, want, buf.Bytes())
+				}
+			}
+		})
+	}
+}
+
+// TestRawBodyPassesThrough writes raw JSON bodies holding <, > and &: they
+// must go out as given (compacted), not HTML-escaped. Found by FuzzJSONRPC.
+func TestRawBodyPassesThrough(t *testing.T) {
+	for _, typ := range []codec.MessageType{codec.Request, codec.Response} {
+		buf := new(codectest.Buffer)
+		body := []byte(`{"&":"<b>","x":[1, 2]}`)
+		m := codec.Message{Id: "1", Type: typ, Endpoint: "a&b", Header: map[string]string{"<k>": "&v"}}
+		if err := jsonrpc.NewCodec(buf).Write(&m, body); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`{"&":"<b>","x":[1,2]}`, `"a&b"`, `"<k>":"&v"`} {
+			if typ == codec.Response && want == `"a&b"` {
+				continue
+			}
+			if !strings.Contains(buf.String(), want) {
+				t.Fatalf("%v: wrote %q, want it to contain %s", typ, buf.Bytes(), want)
+			}
+		}
+		if !strings.HasSuffix(buf.String(), "}\n") || strings.Count(buf.String(), "\n") != 1 {
+			t.Fatalf("%v: wrote %q, want one line", typ, buf.Bytes())
+		}
 	}
 }

@@ -22,7 +22,9 @@
 // every field at its default (the encoding of such a message is empty), not
 // io.EOF. proto.Message targets are unmarshalled keeping unknown fields;
 // *[]byte targets receive the bytes; a nil target discards them. Malformed
-// input gives an error wrapping [codec.ErrInvalidMessage].
+// input gives an error wrapping [codec.ErrInvalidMessage]; any other target,
+// or a nil pointer, an error wrapping [codec.ErrUnsupportedType], and the
+// input is consumed all the same.
 //
 // A codec is not safe for concurrent use.
 package proto

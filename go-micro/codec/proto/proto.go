@@ -36,15 +36,15 @@ func NewCodec(rwc io.ReadWriteCloser) codec.Codec { return &protoCodec{rwc: rwc}
 // the transport's headers. It leaves m alone and reads nothing.
 func (c *protoCodec) ReadHeader(*codec.Message, codec.MessageType) error { return nil }
 
-// ReadBody reads the rest of the input as one message into v.
+// ReadBody reads the rest of the input as one message into v. A target it
+// cannot fill still consumes the input.
 func (c *protoCodec) ReadBody(v any) error {
 	switch t := v.(type) {
 	case nil:
-		_, err := io.Copy(io.Discard, c.rwc)
-		return err
+		return c.skip()
 	case proto.Message:
 		if !t.ProtoReflect().IsValid() {
-			return unsupported("read into", v)
+			return c.refuse(v)
 		}
 		b, err := wire.ReadAll(c.buf[:0], c.rwc)
 		c.keep(b)
@@ -57,10 +57,25 @@ func (c *protoCodec) ReadBody(v any) error {
 		return nil
 	case *[]byte:
 		if t == nil {
-			return unsupported("read into", v)
+			return c.refuse(v)
 		}
 		b, err := wire.ReadAll((*t)[:0], c.rwc)
 		*t = b
+		return err
+	}
+	return c.refuse(v)
+}
+
+// skip reads the rest of the input and drops it.
+func (c *protoCodec) skip() error {
+	_, err := io.Copy(io.Discard, c.rwc)
+	return err
+}
+
+// refuse consumes the body, which v cannot take, and says so; an error of
+// the connection comes first.
+func (c *protoCodec) refuse(v any) error {
+	if err := c.skip(); err != nil {
 		return err
 	}
 	return unsupported("read into", v)

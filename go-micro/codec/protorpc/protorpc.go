@@ -179,8 +179,9 @@ func kind(t codec.MessageType) string {
 }
 
 // ReadBody decodes the body of the frame whose header was just read into
-// v: a proto.Message, a *[]byte, or nil to discard it. For any other type
-// the body stays unread.
+// v: a proto.Message, a *[]byte, or nil to discard it. For any other type,
+// or a nil pointer, the body is skipped and the error wraps
+// codec.ErrUnsupportedType.
 func (c *protorpcCodec) ReadBody(v any) error {
 	if !c.pending {
 		return errNoHeader
@@ -188,14 +189,10 @@ func (c *protorpcCodec) ReadBody(v any) error {
 	r := c.reader()
 	switch t := v.(type) {
 	case nil:
-		c.pending = false
-		if _, err := io.CopyN(io.Discard, r, int64(c.bodyLen)); err != nil {
-			return truncated(err)
-		}
-		return nil
+		return c.skip(r)
 	case *[]byte:
 		if t == nil {
-			return unsupported("read into", v)
+			return c.refuse(r, v)
 		}
 		c.pending = false
 		b, err := readN((*t)[:0], r, c.bodyLen)
@@ -206,7 +203,7 @@ func (c *protorpcCodec) ReadBody(v any) error {
 		return nil
 	case proto.Message:
 		if !t.ProtoReflect().IsValid() {
-			return unsupported("read into", v)
+			return c.refuse(r, v)
 		}
 		c.pending = false
 		var err error
@@ -221,6 +218,24 @@ func (c *protorpcCodec) ReadBody(v any) error {
 			return invalid(err)
 		}
 		return nil
+	}
+	return c.refuse(r, v)
+}
+
+// skip drops the pending body.
+func (c *protorpcCodec) skip(r io.Reader) error {
+	c.pending = false
+	if _, err := io.CopyN(io.Discard, r, int64(c.bodyLen)); err != nil {
+		return truncated(err)
+	}
+	return nil
+}
+
+// refuse skips the pending body, which v cannot take, and says so; an
+// error reading the body comes first.
+func (c *protorpcCodec) refuse(r io.Reader, v any) error {
+	if err := c.skip(r); err != nil {
+		return err
 	}
 	return unsupported("read into", v)
 }

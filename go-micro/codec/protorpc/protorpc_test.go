@@ -138,7 +138,7 @@ func TestReadBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := frame(nil, hi)                                      // 1: read with the wrong type, then as bytes
+	in := frame(nil, hi)                                      // 1: read with the wrong type, which skips it
 	in = append(in, frame([]byte{0x0a, 1, '2'}, hi)...)       // 2: skipped by ReadHeader
 	in = append(in, frame(nil, []byte{0xff, 0xff})...)        // 3: garbage body
 	in = append(in, frame(nil, []byte{0x0a, 5, 'x'})...)      // 4: truncated inside the body
@@ -157,11 +157,8 @@ func TestReadBody(t *testing.T) {
 		t.Fatalf("ReadBody into a struct = %v, want codec.ErrUnsupportedType", err)
 	}
 	var raw []byte
-	if err := c.ReadBody(&raw); err != nil || !bytes.Equal(raw, hi) {
-		t.Fatalf("ReadBody after a refused target = % x, %v; want % x", raw, err, hi)
-	}
 	if err := c.ReadBody(&raw); err == nil {
-		t.Fatal("a second ReadBody for one header succeeded")
+		t.Fatalf("a second ReadBody for one header, after a refused target, succeeded: % x", raw)
 	}
 	if err := c.ReadHeader(&m, 0); err != nil || m.Id != "2" {
 		t.Fatalf("ReadHeader 2 = %+v, %v", m, err)

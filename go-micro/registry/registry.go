@@ -31,7 +31,7 @@ var (
 	ErrWatcherStopped = errors.New("registry: watcher stopped")
 	// ErrInvalidService is returned by Register and Deregister for a service
 	// that [Validate] rejects: no name, no nodes, a nil node, a node with no
-	// id or two nodes with one id.
+	// id, two nodes with one id or a Value tree that contains itself.
 	ErrInvalidService = errors.New("registry: invalid service")
 )
 
@@ -39,7 +39,8 @@ var (
 // concurrent use.
 type Registry interface {
 	// Register adds or refreshes the nodes of s. Registering a node again
-	// refreshes its TTL and replaces its address and metadata.
+	// replaces its address and metadata, and its TTL by the one given now
+	// (none, so no expiry, when RegisterTTL is not given).
 	Register(ctx context.Context, s *Service, opts ...RegisterOption) error
 	// Deregister removes the nodes of s; other nodes of the service stay.
 	// Nodes that are not registered are ignored.

@@ -46,9 +46,19 @@
 // one Update (its changed nodes); one Deregister yields at most one Delete.
 //
 // Events are queued per watcher without bound, so a slow reader never blocks
-// Register or Deregister and never loses an event. Stop, or the end of the
-// context given to Watch, ends the watcher: pending and later calls to Next
-// return [registry.ErrWatcherStopped] and queued events are dropped.
+// Register or Deregister and never loses an event. The price is memory: each
+// change builds one Result (a copy of the service's metadata and endpoints,
+// Value trees included, and of the nodes concerned), shared by the queues
+// of every watcher interested in it, and each queue holds a pointer per
+// pending change. A Result is freed once every such watcher has read it or
+// stopped, so a watcher that is neither read nor stopped keeps every
+// change made after Watch in memory for as long as it lives; a service with
+// large endpoint descriptions that re-registers often makes that grow fast.
+// Read every watcher you create, and Stop it (or cancel its context) when
+// done. Stop, or the end of the context given to Watch, ends the watcher:
+// pending and later calls to Next return [registry.ErrWatcherStopped] and
+// queued events are dropped. Any number of goroutines may call Next on one
+// watcher; each change goes to exactly one of them.
 //
 // A Registry and its Watchers are safe for concurrent use.
 package memory

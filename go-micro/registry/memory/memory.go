@@ -65,7 +65,13 @@ func (r *memoryRegistry) Register(ctx context.Context, s *registry.Service, opts
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.register(s, o.TTL)
+	return nil
+}
 
+// register adds or refreshes the nodes of s, which the registry now owns,
+// and tells the watchers. r.mu must be held.
+func (r *memoryRegistry) register(s *registry.Service, ttl time.Duration) {
 	versions, ok := r.services[s.Name]
 	if !ok {
 		versions = make(map[string]*record)
@@ -94,7 +100,7 @@ func (r *memoryRegistry) Register(ctx context.Context, s *registry.Service, opts
 			updated = append(updated, n)
 		}
 		e.node = n
-		r.arm(rec, e, o.TTL)
+		r.arm(rec, e, ttl)
 	}
 
 	if len(created) > 0 {
@@ -103,7 +109,6 @@ func (r *memoryRegistry) Register(ctx context.Context, s *registry.Service, opts
 	if len(updated) > 0 {
 		r.notify(registry.Update, rec, updated)
 	}
-	return nil
 }
 
 // arm (re)starts the expiry timer of e for ttl; ttl <= 0 means no expiry.
@@ -178,10 +183,15 @@ func (r *memoryRegistry) Deregister(ctx context.Context, s *registry.Service, op
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if rec, ok := r.services[s.Name][s.Version]; ok {
+	r.deregister(s.Name, s.Version, ids)
+	return nil
+}
+
+// deregister removes the nodes ids of name@version. r.mu must be held.
+func (r *memoryRegistry) deregister(name, version string, ids []string) {
+	if rec, ok := r.services[name][version]; ok {
 		r.remove(rec, ids)
 	}
-	return nil
 }
 
 func (r *memoryRegistry) GetService(ctx context.Context, name string, opts ...registry.GetOption) ([]*registry.Service, error) {

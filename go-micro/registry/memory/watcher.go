@@ -34,19 +34,20 @@ func (r *memoryRegistry) Watch(ctx context.Context, opts ...registry.WatchOption
 // between watchers and never modified; Next hands out copies. r.mu must be
 // held, which keeps the order of events the order of changes.
 func (r *memoryRegistry) notify(action registry.Action, rec *record, nodes []*registry.Node) {
-	if len(r.watchers) == 0 {
-		return
-	}
-	s := rec.header()
-	s.Nodes = make([]*registry.Node, len(nodes))
-	for i, n := range nodes {
-		s.Nodes[i] = registry.CopyNode(n)
-	}
-	res := &registry.Result{Action: action, Service: s}
+	var res *registry.Result // built for the first interested watcher
 	for w := range r.watchers {
-		if w.service == "" || w.service == rec.name {
-			w.push(res)
+		if w.service != "" && w.service != rec.name {
+			continue
 		}
+		if res == nil {
+			s := rec.header()
+			s.Nodes = make([]*registry.Node, len(nodes))
+			for i, n := range nodes {
+				s.Nodes[i] = registry.CopyNode(n)
+			}
+			res = &registry.Result{Action: action, Service: s}
+		}
+		w.push(res)
 	}
 }
 
@@ -61,6 +62,10 @@ type watcher struct {
 	queue   []*registry.Result
 	stopped bool
 	stopCtx func() bool // releases the context.AfterFunc registration
+
+	// beforeWait, when set (by tests only), runs in Next between finding
+	// the queue empty and waiting for a wake-up.
+	beforeWait func()
 }
 
 func (w *watcher) push(res *registry.Result) {
@@ -71,6 +76,12 @@ func (w *watcher) push(res *registry.Result) {
 	}
 	w.queue = append(w.queue, res)
 	w.mu.Unlock()
+	w.signal()
+}
+
+// signal leaves a wake-up token for a reader waiting in Next, unless one is
+// already there.
+func (w *watcher) signal() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -89,13 +100,22 @@ func (w *watcher) Next() (*registry.Result, error) {
 			res := w.queue[0]
 			w.queue[0] = nil
 			w.queue = w.queue[1:]
-			if len(w.queue) == 0 {
+			more := len(w.queue) > 0
+			if !more {
 				w.queue = nil // let the backing array go
 			}
 			w.mu.Unlock()
+			if more {
+				// Pass the wake-up on: pushes that found the token taken
+				// may have left another reader waiting for these events.
+				w.signal()
+			}
 			return &registry.Result{Action: res.Action, Service: registry.Copy(res.Service)}, nil
 		}
 		w.mu.Unlock()
+		if w.beforeWait != nil {
+			w.beforeWait()
+		}
 		select {
 		case <-w.wake:
 		case <-w.done:

@@ -102,19 +102,7 @@ func testDeregisterLastNode(s *suite) {
 	s.waitNodes(name, want{"1": {"b"}})
 	s.deregister(service(name, "1", node("b", 1002, nil)))
 	s.waitGone(name, 0)
-
-	s.eventually("ListServices without "+name, 0, func() error {
-		ss, err := s.r.ListServices(s.Context())
-		if err != nil {
-			return err
-		}
-		for _, svc := range ss {
-			if svc != nil && svc.Name == name {
-				return fmt.Errorf("still listed: %s", describe(svc))
-			}
-		}
-		return nil
-	})
+	s.waitUnlisted(name)
 }
 
 func testDeregisterUnknown(s *suite) {
@@ -239,19 +227,47 @@ func testTTLExpiry(s *suite) {
 	s.register(service(alone, "1", node("x", 1003, nil)), registry.RegisterTTL(ttl))
 	stAlone.expect(registry.Create, alone, "1", "x")
 	s.waitGone(alone, ttl)
+	s.waitUnlisted(alone)
 	st.expect(registry.Delete, name, "1", "short")
+}
+
+// waitUnlisted polls ListServices until name is not in it.
+func (s *suite) waitUnlisted(name string) {
+	s.Helper()
+	s.eventually("ListServices without "+name, 0, func() error {
+		ss, err := s.r.ListServices(s.Context())
+		if err != nil {
+			return err
+		}
+		for _, svc := range ss {
+			if svc != nil && svc.Name == name {
+				return fmt.Errorf("still listed: %s", describe(svc))
+			}
+		}
+		return nil
+	})
 }
 
 func testTTLRefresh(s *suite) {
 	ttl := s.o.ttl
-	long := max(time.Minute, 60*ttl)
-	name := s.name("ttl-refresh")
-	s.register(service(name, "1", node("refreshed", 1001, nil)), registry.RegisterTTL(ttl))
-	s.register(service(name, "1", node("expires", 1002, nil)), registry.RegisterTTL(ttl))
-	// Registering again restarts the TTL, here with a much longer one: the
-	// node must outlive its first deadline, which "expires" shows passed.
-	s.register(service(name, "1", node("refreshed", 1001, nil)), registry.RegisterTTL(long))
-	s.waitNodesFor(name, want{"1": {"refreshed"}}, ttl)
+	// Longer than anything this subtest waits for.
+	long := max(time.Minute, 60*ttl, 4*(s.o.wait+ttl))
+	name, canary := s.name("ttl-refresh"), s.name("ttl-canary")
+	s.register(service(name, "1", node("longer", 1001, nil)), registry.RegisterTTL(ttl))
+	s.register(service(name, "1", node("shorter", 1002, nil)), registry.RegisterTTL(long))
+	s.register(service(name, "1", node("cleared", 1003, nil)), registry.RegisterTTL(ttl))
+	s.register(service(name, "1", node("expires", 1004, nil)), registry.RegisterTTL(ttl))
+	// Registering again replaces the TTL: with a longer one, with a
+	// shorter one, and with none.
+	s.register(service(name, "1", node("longer", 1001, nil)), registry.RegisterTTL(long))
+	s.register(service(name, "1", node("shorter", 1002, nil)), registry.RegisterTTL(ttl))
+	s.register(service(name, "1", node("cleared", 1003, nil)))
+	// A canary registered with the short TTL after those changes: once it
+	// is gone, the short TTL has passed since the changes, and the nodes
+	// whose TTL was lengthened or cleared must still be there.
+	s.register(service(canary, "1", node("c", 1005, nil)), registry.RegisterTTL(ttl))
+	s.waitGone(canary, ttl)
+	s.waitNodesFor(name, want{"1": {"longer", "cleared"}}, ttl)
 }
 
 func testWatchEvents(s *suite) {
@@ -346,6 +362,46 @@ func testWatchService(s *suite) {
 	all.expect(registry.Delete, b, "1", "b1")
 	all.expect(registry.Delete, a, "1", "a1")
 	onlyA.expect(registry.Delete, a, "1", "a1")
+
+	// Names that are prefixes of one another are different services.
+	short := s.name("greeter")
+	long := short + ".v2"
+	onlyShort := s.watch([]registry.WatchOption{registry.WatchService(short)})
+	onlyLong := s.watch([]registry.WatchOption{registry.WatchService(long)})
+	s.register(service(long, "1", node("l", 1003, nil)))
+	s.register(service(short, "1", node("s", 1004, nil)))
+	s.deregister(service(long, "1", node("l", 1003, nil)))
+	s.deregister(service(short, "1", node("s", 1004, nil)))
+	onlyShort.expect(registry.Create, short, "1", "s")
+	onlyShort.expect(registry.Delete, short, "1", "s")
+	onlyLong.expect(registry.Create, long, "1", "l")
+	onlyLong.expect(registry.Delete, long, "1", "l")
+	// The last change of each name, as a marker: nothing else came
+	// before it.
+	s.register(service(short, "1", node("end", 1005, nil)))
+	s.register(service(long, "1", node("end", 1006, nil)))
+	onlyShort.expect(registry.Create, short, "1", "end")
+	onlyLong.expect(registry.Create, long, "1", "end")
+}
+
+// testWatchBacklog makes many changes while nobody reads the watcher; every
+// one must then be read, in order.
+func testWatchBacklog(s *suite) {
+	const n = 100
+	name := s.name("backlog")
+	st := s.watch([]registry.WatchOption{registry.WatchService(name)})
+	for i := range n {
+		s.register(service(name, "1", node(fmt.Sprintf("n%03d", i), 1000+i, nil)))
+	}
+	for i := range n {
+		s.deregister(service(name, "1", node(fmt.Sprintf("n%03d", i), 1000+i, nil)))
+	}
+	for i := range n {
+		st.expect(registry.Create, name, "1", fmt.Sprintf("n%03d", i))
+	}
+	for i := range n {
+		st.expect(registry.Delete, name, "1", fmt.Sprintf("n%03d", i))
+	}
 }
 
 // nextWithin calls w.Next and fails the test when it does not return within
@@ -562,6 +618,10 @@ func testInvalidInput(s *suite) {
 	// that a partly applied Register would update it and a partly applied
 	// Deregister would delete it.
 	moved := func() *registry.Node { return node("ok", 9999, nil) }
+	loop := &registry.Value{Name: "loop", Type: "Loop"}
+	loop.Values = []*registry.Value{{Name: "next", Type: "Loop", Values: []*registry.Value{loop}}}
+	cyclic := service(name, "1", moved())
+	cyclic.Endpoints = []*registry.Endpoint{{Name: "Loop.Call", Request: loop}}
 	cases := []struct {
 		what string
 		svc  *registry.Service
@@ -572,6 +632,7 @@ func testInvalidInput(s *suite) {
 		{"nil node", service(name, "1", moved(), nil)},
 		{"empty node id", service(name, "1", moved(), node("", 1002, nil))},
 		{"duplicate node id", service(name, "1", moved(), moved())},
+		{"Value tree containing itself", cyclic},
 	}
 	for _, tc := range cases {
 		if err := s.r.Register(s.Context(), tc.svc); !errors.Is(err, registry.ErrInvalidService) {

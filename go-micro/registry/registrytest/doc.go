@@ -14,14 +14,17 @@
 // registering, getting and listing services, versions kept apart,
 // deregistering single nodes, re-registration replacing addresses, metadata
 // and endpoints, round-tripping of metadata and endpoint Value trees, TTL
-// expiry and refresh, watch events (Create, Update and Delete, including
-// expiry, per-service filtering, Stop and context cancellation), deep-copy
-// safety, rejection of invalid input, already-cancelled contexts and
-// concurrent use.
+// expiry (a service whose last node expired is gone from GetService and
+// ListServices) and re-registration replacing the TTL (with a longer one, a
+// shorter one, or none, which means no expiry), watch events (Create, Update
+// and Delete, including expiry; per-service filtering, where a name that is
+// a prefix of another is a different service; a backlog read late and in
+// order; Stop and context cancellation), deep-copy safety, rejection of
+// invalid input, already-cancelled contexts and concurrent use.
 //
 // The suite is written for slow and eventually consistent backends as well
 // as in-memory ones: subtests run in parallel, each uses service names of its
-// own (random, lower case letters, digits and '-', at most 40 bytes), every
+// own (random, lower case letters, digits, '-' and '.', at most 40 bytes), every
 // observation polls until a deadline ([Wait]), TTL tests use a TTL of one
 // second by default ([TTL]), and no test assumes that a change is visible at
 // once. Registries built by different subtests may share one backend.
@@ -47,4 +50,9 @@
 //
 // Options relax the suite for backends that lack a capability
 // ([WithoutTTL]); the default is strict.
+//
+// The suite tests itself: its own tests run it over registries with one
+// deliberate defect each (nodes that never expire, a lost second node,
+// shared pointers, a watcher that misses deletes or matches names by
+// prefix, ...) and require the checks meant to catch each defect to fail.
 package registrytest

@@ -63,6 +63,7 @@ func Run(t *testing.T, newRegistry func(t *testing.T) registry.Registry, opts ..
 		{"WatchEvents", testWatchEvents, false},
 		{"WatchTTLExpiry", testWatchTTLExpiry, true},
 		{"WatchService", testWatchService, false},
+		{"WatchBacklog", testWatchBacklog, false},
 		{"WatchStop", testWatchStop, false},
 		{"WatchContext", testWatchContext, false},
 		{"CopySafety", testCopySafety, false},

@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/openmicro/go-micro/transport"
@@ -78,13 +79,69 @@ func BenchmarkUnary(b *testing.B) {
 	}
 }
 
+// BenchmarkUnaryHalfClose is one call shaped like an RPC: the client
+// sends the request and half-closes, the handler reads it, replies and
+// closes, and the client reads the reply and closes.
+func BenchmarkUnaryHalfClose(b *testing.B) {
+	tr := newTransport()
+	l, err := tr.Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		_ = l.Accept(func(s transport.Socket) {
+			defer s.Close()
+			ctx := context.Background()
+			var m transport.Message
+			if s.Recv(ctx, &m) == nil {
+				_ = s.Send(ctx, &m)
+			}
+		})
+	}()
+	b.Cleanup(func() {
+		_ = tr.Close()
+		_ = l.Close()
+		<-accepted
+	})
+	addr := l.Addr()
+	req := &transport.Message{Header: benchHeader(), Body: make([]byte, 16)}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := tr.Dial(ctx, addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var rsp transport.Message
+		if err := s.Send(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.CloseSend(); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Recv(ctx, &rsp); err != nil {
+			b.Fatal(err)
+		}
+		_ = s.Close()
+	}
+}
+
 // BenchmarkUnaryParallel is BenchmarkUnary from many goroutines over the
 // pooled connection.
-func BenchmarkUnaryParallel(b *testing.B) {
+func BenchmarkUnaryParallel(b *testing.B) { benchUnaryParallel(b, 16*runtime.GOMAXPROCS(0)) }
+
+// BenchmarkUnaryParallel64 is BenchmarkUnary from 64 goroutines, whatever
+// GOMAXPROCS is: the concurrency of the RPC performance target.
+func BenchmarkUnaryParallel64(b *testing.B) { benchUnaryParallel(b, 64) }
+
+func benchUnaryParallel(b *testing.B, callers int) {
 	tr, addr := benchServe(b)
 	ctx := context.Background()
 	b.ReportAllocs()
-	b.SetParallelism(16)
+	// RunParallel starts parallelism*GOMAXPROCS goroutines.
+	b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
 	b.RunParallel(func(pb *testing.PB) {
 		req := &transport.Message{Header: benchHeader(), Body: make([]byte, 16)}
 		for pb.Next() {

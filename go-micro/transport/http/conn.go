@@ -2,11 +2,13 @@ package http
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +17,13 @@ import (
 )
 
 const (
+	// bufSize is the read buffer and the initial write batch.
 	bufSize = 32 << 10
+	// maxPending is how many bytes writers queue before they wait for
+	// writeLoop to take the batch; maxKeptBuf is the largest batch buffer
+	// kept for reuse.
+	maxPending = 256 << 10
+	maxKeptBuf = 2 * maxPending
 
 	// streamWindow is the credit, in bytes, each stream grants its peer:
 	// a sender may start a message while it has credit left, so a
@@ -50,7 +58,6 @@ const (
 type conn struct {
 	nc     net.Conn
 	br     *bufio.Reader
-	bw     *bufio.Writer
 	client bool
 	maxMsg int
 	local  string
@@ -59,21 +66,26 @@ type conn struct {
 	t *httpTransport // client side
 	l *listener      // server side
 
-	// Writers hold wmu; the last one in line flushes, so concurrent
-	// senders share one write system call.
-	wmu     sync.Mutex
-	waiting atomic.Int32
-	whdr    [frameHeaderLen]byte
-	nextID  uint32 // client: next stream id; guarded by wmu
-	werr    error  // sticky write error; guarded by wmu
+	// Writers append whole frames to wbuf under wmu and never touch the
+	// network; writeLoop takes the batch and writes it, so frames queued
+	// while a write is in progress share the next system call.
+	wmu      sync.Mutex
+	wbuf     []byte        // frames writeLoop has not taken yet
+	wspare   []byte        // the buffer writeLoop hands back for reuse
+	wroom    chan struct{} // closed when writeLoop takes wbuf; nil until a writer waits
+	lastData int           // offset in wbuf of the newest DATA frame, or -1
+	lastID   uint32        // its stream id
+	nextID   uint32        // client: next stream id
+	werr     error         // sticky: nothing more can be written
+	wkick    chan struct{} // signalled when wbuf or ctrl become non-empty
 
-	// Control frames the reader (or Shutdown) wants sent; written by
-	// ctrlLoop so that neither ever blocks on the network.
+	// Control frames the reader (or Shutdown) wants sent. They have their
+	// own queue and lock because the reader queues them while holding c.mu,
+	// which writers take under wmu.
 	cmu      sync.Mutex
 	ctrl     []byte
-	shut     bool        // half-close once ctrl is written; guarded by cmu
+	shut     bool        // half-close once everything queued is written; guarded by cmu
 	ctrlFull atomic.Bool // the peer left maxCtrlQueue bytes unread
-	ctrlCh   chan struct{}
 
 	mu        sync.Mutex
 	streams   map[uint32]*stream
@@ -90,18 +102,19 @@ type conn struct {
 	closeOnce sync.Once
 }
 
-func newConn(nc net.Conn, br *bufio.Reader, bw *bufio.Writer, client bool, maxMsg int) *conn {
+func newConn(nc net.Conn, br *bufio.Reader, client bool, maxMsg int) *conn {
 	c := &conn{
-		nc:      nc,
-		br:      br,
-		bw:      bw,
-		client:  client,
-		maxMsg:  maxMsg,
-		local:   nc.LocalAddr().String(),
-		remote:  nc.RemoteAddr().String(),
-		ctrlCh:  make(chan struct{}, 1),
-		streams: make(map[uint32]*stream),
-		done:    make(chan struct{}),
+		nc:       nc,
+		br:       br,
+		client:   client,
+		maxMsg:   maxMsg,
+		local:    nc.LocalAddr().String(),
+		remote:   nc.RemoteAddr().String(),
+		lastData: -1,
+		wbuf:     make([]byte, 0, bufSize),
+		wkick:    make(chan struct{}, 1),
+		streams:  make(map[uint32]*stream),
+		done:     make(chan struct{}),
 	}
 	if client {
 		c.nextID = 1
@@ -226,7 +239,11 @@ func (c *conn) onReset(id, code uint32) {
 	c.mu.Unlock()
 	if s != nil {
 		c.forget(s)
-		s.reset(&resetError{code: code})
+		if code == codeClosed {
+			s.reset(errPeerClosed) // the common case, without allocating
+		} else {
+			s.reset(&resetError{code: code})
+		}
 	}
 }
 
@@ -313,9 +330,9 @@ func (c *conn) reserve() bool {
 	return true
 }
 
-// queueCtrl queues a control frame for ctrlLoop; it never blocks. When the
-// peer has left maxCtrlQueue bytes of them unread it sets ctrlFull instead,
-// and the reader closes the connection.
+// queueCtrl queues a control frame for writeLoop; it never blocks. When
+// the peer has left maxCtrlQueue bytes of them unread it sets ctrlFull
+// instead, and the reader closes the connection.
 func (c *conn) queueCtrl(typ uint8, id, v uint32) {
 	c.cmu.Lock()
 	if len(c.ctrl) >= maxCtrlQueue {
@@ -324,61 +341,136 @@ func (c *conn) queueCtrl(typ uint8, id, v uint32) {
 		c.ctrl = appendCtrlFrame(c.ctrl, typ, id, v)
 	}
 	c.cmu.Unlock()
-	select {
-	case c.ctrlCh <- struct{}{}:
-	default:
-	}
+	signal(c.wkick)
 }
 
-// ctrlLoop writes queued control frames until the connection closes.
-func (c *conn) ctrlLoop() {
+// writeLoop writes what the writers queued, one batch per system call,
+// until the connection closes.
+func (c *conn) writeLoop() {
 	for {
 		select {
 		case <-c.done:
 			return
-		case <-c.ctrlCh:
+		case <-c.wkick:
 		}
-		c.cmu.Lock()
-		b, shut := c.ctrl, c.shut
-		c.ctrl, c.shut = nil, false
-		c.cmu.Unlock()
-		if shut {
-			c.halfClose(b)
-			continue
+		// Let the goroutines that are ready run first: what they queue
+		// joins this batch.
+		runtime.Gosched()
+		for {
+			b, shut, ok := c.takeBatch()
+			if !ok {
+				break
+			}
+			var err error
+			if len(b) > 0 {
+				_, err = c.nc.Write(b)
+			}
+			c.wmu.Lock()
+			if cap(b) <= maxKeptBuf {
+				c.wspare = b[:0]
+			}
+			if err != nil && c.werr == nil {
+				c.werr = err
+			}
+			c.wmu.Unlock()
+			if err != nil {
+				c.close(fmt.Errorf("%w: connection to %s lost: %w", transport.ErrClosed, c.remote, err))
+				return
+			}
+			if shut {
+				c.halfClose()
+				break
+			}
 		}
-		if len(b) == 0 {
-			continue
-		}
-		c.lockWrite()
-		if c.werr == nil {
-			_, _ = c.bw.Write(b)
-		}
-		c.unlockWrite()
 	}
 }
 
-// lockWrite and unlockWrite bracket every frame write. unlockWrite flushes
-// unless another writer is waiting, who will then flush for both.
-func (c *conn) lockWrite() {
-	c.waiting.Add(1)
+// takeBatch takes the queued frames, control frames last, with a fresh
+// buffer left for the writers. It reports false when there is nothing to
+// do. After a shut request the connection takes no more frames.
+func (c *conn) takeBatch() (b []byte, shut, ok bool) {
 	c.wmu.Lock()
-	c.waiting.Add(-1)
+	defer c.wmu.Unlock()
+	c.cmu.Lock()
+	ctrl, shut := c.ctrl, c.shut
+	c.ctrl, c.shut = c.ctrl[:0], false
+	if c.werr != nil {
+		c.cmu.Unlock()
+		return nil, false, false // broken or already half-closed
+	}
+	// Copied while cmu is held: the control queue is reused.
+	c.wbuf = append(c.wbuf, ctrl...)
+	c.cmu.Unlock()
+	if len(c.wbuf) == 0 && !shut {
+		return nil, false, false
+	}
+	b = c.wbuf
+	c.wbuf = c.wspare
+	if c.wbuf == nil {
+		c.wbuf = make([]byte, 0, bufSize)
+	}
+	c.wspare = nil
+	c.lastData = -1
+	if c.wroom != nil {
+		close(c.wroom)
+		c.wroom = nil
+	}
+	if shut {
+		c.werr = transport.ErrClosed
+	}
+	return b, shut, true
 }
 
-func (c *conn) unlockWrite() {
-	var err error
-	if c.werr == nil && c.waiting.Load() == 0 {
-		if err = c.bw.Flush(); err != nil {
-			c.werr = err
+// halfClose half-closes the connection after the last batch; run by
+// writeLoop on a graceful Shutdown.
+func (c *conn) halfClose() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	} else {
+		c.close(transport.ErrClosed)
+	}
+}
+
+// lockWrite takes wmu to append frames. With room set it first waits,
+// while ctx allows, for writeLoop to take a full batch; a frame without a
+// body does not wait. It fails once nothing more can be written.
+func (c *conn) lockWrite(ctx context.Context, room bool) error {
+	c.wmu.Lock()
+	for room && len(c.wbuf) >= maxPending && c.werr == nil {
+		ch := c.wroom
+		if ch == nil {
+			ch = make(chan struct{})
+			c.wroom = ch
 		}
+		c.wmu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.done:
+			return c.err
+		}
+		c.wmu.Lock()
 	}
+	if c.werr != nil || c.closed() {
+		err := c.writeErr()
+		c.wmu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// unlockWrite releases wmu, waking writeLoop if the batch was empty
+// before; kick is len(c.wbuf) == 0 taken before appending.
+func (c *conn) unlockWrite(kick bool) {
 	c.wmu.Unlock()
-	if err != nil {
-		c.close(fmt.Errorf("%w: connection to %s lost: %w", transport.ErrClosed, c.remote, err))
+	if kick {
+		signal(c.wkick)
 	}
 }
 
-// writeErr is the error a writer reports once the connection is unusable.
+// writeErr is the error a writer reports once the connection is unusable;
+// wmu is held.
 func (c *conn) writeErr() error {
 	if c.closed() {
 		return c.err
@@ -413,47 +505,63 @@ func (c *conn) announce(s *stream) error {
 	return nil
 }
 
-func (c *conn) putHeader(typ, flags uint8, id uint32, size int) {
-	c.whdr[0] = typ
-	c.whdr[1] = flags
-	binary.BigEndian.PutUint32(c.whdr[2:6], id)
-	binary.BigEndian.PutUint32(c.whdr[6:10], uint32(size))
-	_, _ = c.bw.Write(c.whdr[:])
-}
-
-// writeData writes one DATA frame (m may be nil for a bare half-close).
-func (c *conn) writeData(s *stream, m *transport.Message, hl, size int, flags uint8) error {
-	c.lockWrite()
-	if c.werr != nil || c.closed() {
-		err := c.writeErr()
-		c.unlockWrite()
+// writeData queues one DATA frame carrying m; ctx bounds the wait for room
+// in the batch.
+func (c *conn) writeData(ctx context.Context, s *stream, m *transport.Message, hl, size int) error {
+	if err := c.lockWrite(ctx, true); err != nil {
 		return err
 	}
 	if err := c.announce(s); err != nil {
-		c.unlockWrite()
+		c.wmu.Unlock()
 		return err
 	}
-	c.putHeader(frameData, flags, s.id.Load(), size)
-	if m != nil {
-		writeMessagePayload(c.bw, m.Header, hl, m.Body)
-	}
-	c.unlockWrite()
+	kick := len(c.wbuf) == 0
+	id := s.id.Load()
+	c.lastData, c.lastID = len(c.wbuf), id
+	c.wbuf = appendFrameHeader(c.wbuf, frameData, 0, id, size)
+	c.wbuf = appendMessage(c.wbuf, m.Header, hl, m.Body)
+	c.unlockWrite(kick)
 	return nil
 }
 
-// writeCtrl writes a control frame from an application goroutine.
-func (c *conn) writeCtrl(typ uint8, id, v uint32) {
-	c.lockWrite()
-	if c.werr == nil && !c.closed() {
-		c.putHeader(typ, 0, id, ctrlPayloadLen)
-		binary.BigEndian.PutUint32(c.whdr[:4], v)
-		_, _ = c.bw.Write(c.whdr[:4])
+// writeEnd half-closes s: it sets the End flag on s's DATA frame when that
+// is the newest frame still queued, and queues a bare End frame otherwise.
+func (c *conn) writeEnd(s *stream) error {
+	if err := c.lockWrite(context.Background(), false); err != nil {
+		return err
 	}
-	c.unlockWrite()
+	if err := c.announce(s); err != nil {
+		c.wmu.Unlock()
+		return err
+	}
+	id := s.id.Load()
+	if c.lastData >= 0 && c.lastID == id {
+		c.wbuf[c.lastData+1] |= flagEnd
+		c.wmu.Unlock()
+		return nil
+	}
+	kick := len(c.wbuf) == 0
+	c.lastData = -1
+	c.wbuf = appendFrameHeader(c.wbuf, frameData, flagEnd, id, 0)
+	c.unlockWrite(kick)
+	return nil
+}
+
+// writeCtrl queues a control frame from an application goroutine. It never
+// waits: control frames are small, and a stream closing must not block.
+func (c *conn) writeCtrl(typ uint8, id, v uint32) {
+	c.wmu.Lock()
+	if c.werr != nil || c.closed() {
+		c.wmu.Unlock()
+		return
+	}
+	kick := len(c.wbuf) == 0
+	c.wbuf = appendCtrlFrame(c.wbuf, typ, id, v)
+	c.unlockWrite(kick)
 }
 
 // goAway stops new streams on a server connection and tells the client.
-// It never blocks: the frame goes through ctrlLoop, so a client that does
+// It never blocks: the frame goes through writeLoop, so a client that does
 // not read cannot hold up Shutdown.
 func (c *conn) goAway() {
 	c.mu.Lock()
@@ -468,30 +576,12 @@ func (c *conn) goAway() {
 	c.mu.Unlock()
 }
 
-// closeWrite asks ctrlLoop to flush and half-close the connection so the
-// client sees EOF after everything written; used by a graceful Shutdown.
-// It never blocks.
+// closeWrite asks writeLoop to write what is queued and half-close the
+// connection so the client sees EOF after everything written; used by a
+// graceful Shutdown. It never blocks.
 func (c *conn) closeWrite() {
 	c.cmu.Lock()
 	c.shut = true
 	c.cmu.Unlock()
-	signal(c.ctrlCh)
-}
-
-// halfClose writes b, flushes and half-closes; run by ctrlLoop.
-func (c *conn) halfClose(b []byte) {
-	c.lockWrite()
-	if c.werr == nil {
-		_, _ = c.bw.Write(b)
-		if err := c.bw.Flush(); err != nil {
-			c.werr = err
-		}
-	}
-	c.werr = transport.ErrClosed
-	c.wmu.Unlock()
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-	} else {
-		c.close(transport.ErrClosed)
-	}
+	signal(c.wkick)
 }

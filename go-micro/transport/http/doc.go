@@ -52,11 +52,21 @@
 // stream at its first Send or CloseSend.
 //
 // One goroutine per connection reads frames and queues messages on their
-// streams; it never waits for an application. Writers share the
-// connection's buffered writer under a mutex, and the last writer in line
-// flushes, so concurrent streams share system calls. Control frames the
-// reader must answer go through a small writer goroutine so the reader
-// never blocks on the network.
+// streams; it never waits for an application. Another writes: Send,
+// CloseSend, Close and the reader append whole frames to the connection's
+// pending batch and wake it, and it writes everything pending in one
+// system call, after letting the goroutines that are ready run first so
+// that what they queue joins the batch. A lone streaming sender and many
+// concurrent callers thus share system calls, and no application
+// goroutine ever blocks on the network: Send waits, respecting its ctx,
+// only while 256 KiB are pending. Send returns once the message is
+// queued; the caller may reuse its Body at once.
+//
+// A unary call costs one frame each way: CloseSend, and a Close after the
+// peer half-closed, set the End flag on the stream's last DATA frame when
+// it is still pending (and send a bare End frame otherwise), and a stream
+// half-closed by both sides ends without a RESET. Close sends RESET (code
+// 0) only while the peer may still send.
 //
 // # Flow control and limits
 //

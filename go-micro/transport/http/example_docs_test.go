@@ -30,7 +30,7 @@ func Example_wire() {
 	}
 	defer l.Close()
 	go l.Accept(func(s transport.Socket) {
-		defer s.Close() // sends RESET with code 0 (closed)
+		defer s.Close() // ends the stream with the End flag
 		var m transport.Message
 		if err := s.Recv(ctx, &m); err != nil {
 			return
@@ -74,7 +74,9 @@ func Example_wire() {
 		return
 	}
 
-	for range 2 { // the reply, then the listener's Close
+	// The reply, then the End flag of the listener's Close: set on the
+	// reply itself when the reply was still queued, or a bare End frame.
+	for end := false; !end; {
 		hdr := make([]byte, 10)
 		if _, err := io.ReadFull(br, hdr); err != nil {
 			fmt.Println(err)
@@ -85,12 +87,16 @@ func Example_wire() {
 			fmt.Println(err)
 			return
 		}
-		fmt.Printf("received % x | % x\n", hdr, p)
+		if len(p) > 0 {
+			fmt.Printf("received type %d, stream %d, %d bytes | % x\n", hdr[0], binary.BigEndian.Uint32(hdr[2:]), len(p), p)
+		}
+		end = hdr[0] == 0 && hdr[1]&1 != 0
 	}
+	fmt.Println("stream 1 ended")
 	// Output:
 	// 101 Switching Protocols
 	// sent     00 01 00 00 00 01 00 00 00 0e 0b 08 4d 69 63 72 6f 2d 49 64 01 31 68 69
 	// listener got map[Micro-Id:1] "hi"
-	// received 00 00 00 00 00 01 00 00 00 06 | 00 68 65 6c 6c 6f
-	// received 01 00 00 00 00 01 00 00 00 04 | 00 00 00 00
+	// received type 0, stream 1, 6 bytes | 00 68 65 6c 6c 6f
+	// stream 1 ended
 }

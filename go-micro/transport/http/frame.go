@@ -146,30 +146,9 @@ func headerLen(h map[string]string) int {
 // hl bytes long.
 func messageLen(hl, body int) int { return uvarintLen(hl) + hl + body }
 
-func writeUvarint(w *bufio.Writer, x int) {
-	for x >= 0x80 {
-		_ = w.WriteByte(byte(x) | 0x80)
-		x >>= 7
-	}
-	_ = w.WriteByte(byte(x))
-}
-
-// writeMessagePayload writes a DATA payload; hl must be headerLen(h).
-func writeMessagePayload(w *bufio.Writer, h map[string]string, hl int, body []byte) {
-	writeUvarint(w, hl)
-	for k, v := range h {
-		writeUvarint(w, len(k))
-		_, _ = w.WriteString(k)
-		writeUvarint(w, len(v))
-		_, _ = w.WriteString(v)
-	}
-	_, _ = w.Write(body)
-}
-
-// appendMessagePayload is writeMessagePayload into a byte slice (tests and
-// fuzz seeds).
-func appendMessagePayload(b []byte, h map[string]string, body []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(headerLen(h)))
+// appendMessage appends a DATA payload; hl must be headerLen(h).
+func appendMessage(b []byte, h map[string]string, hl int, body []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(hl))
 	for k, v := range h {
 		b = binary.AppendUvarint(b, uint64(len(k)))
 		b = append(b, k...)
@@ -177,6 +156,12 @@ func appendMessagePayload(b []byte, h map[string]string, body []byte) []byte {
 		b = append(b, v...)
 	}
 	return append(b, body...)
+}
+
+// appendMessagePayload is appendMessage working out the header length
+// (tests and fuzz seeds).
+func appendMessagePayload(b []byte, h map[string]string, body []byte) []byte {
+	return appendMessage(b, h, headerLen(h), body)
 }
 
 // appendFrameHeader appends a frame header.

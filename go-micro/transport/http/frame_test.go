@@ -84,12 +84,8 @@ func TestDecodeMessage(t *testing.T) {
 			if len(p) != messageLen(headerLen(tc.header), len(tc.body)) {
 				t.Fatalf("encoded %d bytes, messageLen says %d", len(p), messageLen(headerLen(tc.header), len(tc.body)))
 			}
-			var buf bytes.Buffer
-			w := bufio.NewWriter(&buf)
-			writeMessagePayload(w, tc.header, headerLen(tc.header), tc.body)
-			_ = w.Flush()
-			if buf.Len() != len(p) {
-				t.Fatalf("writeMessagePayload wrote %d bytes, want %d", buf.Len(), len(p))
+			if q := appendMessage([]byte("prefix"), tc.header, headerLen(tc.header), tc.body); len(q) != len("prefix")+len(p) {
+				t.Fatalf("appendMessage appended %d bytes, want %d", len(q)-len("prefix"), len(p))
 			}
 			h, body, err := decodeMessage(p)
 			if err != nil {

@@ -77,8 +77,10 @@ func ctxErr(ctx context.Context, err error) error {
 }
 
 // clientHandshake secures nc with TLS when cfg is set and performs the
-// upgrade. It returns the buffered reader and writer that carry frames.
-func clientHandshake(ctx context.Context, nc net.Conn, addr string, cfg *tls.Config) (net.Conn, *bufio.Reader, *bufio.Writer, error) {
+// upgrade. It returns the connection and the buffered reader that carries
+// frames; the upgrade request was flushed, so frames go to the connection
+// directly.
+func clientHandshake(ctx context.Context, nc net.Conn, addr string, cfg *tls.Config) (net.Conn, *bufio.Reader, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}
@@ -95,52 +97,52 @@ func clientHandshake(ctx context.Context, nc net.Conn, addr string, cfg *tls.Con
 		}
 		tc := tls.Client(nc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, nil, nil, fmt.Errorf("tls handshake: %w", ctxErr(ctx, err))
+			return nil, nil, fmt.Errorf("tls handshake: %w", ctxErr(ctx, err))
 		}
 		nc = tc
 	}
 	hr := &handshakeReader{r: nc, left: maxHandshake}
-	bw := bufio.NewWriterSize(nc, bufSize)
+	bw := bufio.NewWriter(nc) // the handshake only
 	br := bufio.NewReaderSize(hr, bufSize)
 	if _, err := fmt.Fprintf(bw, upgradeRequest, addr); err != nil {
-		return nil, nil, nil, ctxErr(ctx, err)
+		return nil, nil, ctxErr(ctx, err)
 	}
 	if err := bw.Flush(); err != nil {
-		return nil, nil, nil, ctxErr(ctx, err)
+		return nil, nil, ctxErr(ctx, err)
 	}
 	resp, err := nethttp.ReadResponse(br, nil)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("reading upgrade response: %w", ctxErr(ctx, err))
+		return nil, nil, fmt.Errorf("reading upgrade response: %w", ctxErr(ctx, err))
 	}
 	if resp.StatusCode != nethttp.StatusSwitchingProtocols ||
 		!strings.EqualFold(resp.Header.Get("Upgrade"), upgradeToken) {
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
 		_ = resp.Body.Close()
-		return nil, nil, nil, fmt.Errorf("%w: %s: %s", errUpgrade, resp.Status, strings.TrimSpace(string(snippet)))
+		return nil, nil, fmt.Errorf("%w: %s: %s", errUpgrade, resp.Status, strings.TrimSpace(string(snippet)))
 	}
 	if !stop() {
-		return nil, nil, nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	_ = nc.SetDeadline(time.Time{})
 	hr.unlimit()
-	return nc, br, bw, nil
+	return nc, br, nil
 }
 
 // serverHandshake secures nc with TLS when cfg is set and answers the
 // upgrade request. A request without the upgrade is answered with 426
 // Upgrade Required and an explanation, and reported as an error.
-func serverHandshake(ctx context.Context, nc net.Conn, cfg *tls.Config, timeout time.Duration) (net.Conn, *bufio.Reader, *bufio.Writer, error) {
+func serverHandshake(ctx context.Context, nc net.Conn, cfg *tls.Config, timeout time.Duration) (net.Conn, *bufio.Reader, error) {
 	_ = nc.SetDeadline(time.Now().Add(timeout))
 	if cfg != nil {
 		tc := tls.Server(nc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, nil, nil, fmt.Errorf("tls handshake: %w", err)
+			return nil, nil, fmt.Errorf("tls handshake: %w", err)
 		}
 		nc = tc
 	}
 	hr := &handshakeReader{r: nc, left: maxHandshake}
 	br := bufio.NewReaderSize(hr, bufSize)
-	bw := bufio.NewWriterSize(nc, bufSize)
+	bw := bufio.NewWriter(nc) // the handshake only
 	req, err := nethttp.ReadRequest(br)
 	if err != nil {
 		if errors.Is(err, errHandshakeSize) {
@@ -148,23 +150,23 @@ func serverHandshake(ctx context.Context, nc net.Conn, cfg *tls.Config, timeout 
 		} else {
 			writeStatus(bw, nethttp.StatusBadRequest, "malformed HTTP request\n")
 		}
-		return nil, nil, nil, fmt.Errorf("reading upgrade request: %w", err)
+		return nil, nil, fmt.Errorf("reading upgrade request: %w", err)
 	}
 	_ = req.Body.Close()
 	if !hasToken(req.Header.Values("Connection"), "upgrade") ||
 		!hasToken(req.Header.Values("Upgrade"), upgradeToken) {
 		writeStatus(bw, nethttp.StatusUpgradeRequired, upgradeRequired)
-		return nil, nil, nil, fmt.Errorf("%w: %s %s without Upgrade: %s", errUpgrade, req.Method, req.URL, upgradeToken)
+		return nil, nil, fmt.Errorf("%w: %s %s without Upgrade: %s", errUpgrade, req.Method, req.URL, upgradeToken)
 	}
 	if _, err := bw.WriteString(upgradeResponse); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if err := bw.Flush(); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	_ = nc.SetDeadline(time.Time{})
 	hr.unlimit()
-	return nc, br, bw, nil
+	return nc, br, nil
 }
 
 func writeStatus(bw *bufio.Writer, code int, body string) {

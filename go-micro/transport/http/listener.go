@@ -99,14 +99,14 @@ func (l *listener) serveConn(nc net.Conn) {
 	}
 	// Close interrupts a handshake by closing nc.
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	unc, br, bw, err := serverHandshake(ctx, nc, l.tls, l.timeout)
+	unc, br, err := serverHandshake(ctx, nc, l.tls, l.timeout)
 	cancel()
 	if err != nil {
 		slog.Debug("transport/http: refused connection", "remote", nc.RemoteAddr().String(), "err", err)
 		_ = nc.Close()
 		return
 	}
-	c := newConn(unc, br, bw, false, l.maxMsg)
+	c := newConn(unc, br, false, l.maxMsg)
 	c.l = l
 	l.mu.Lock()
 	if l.closed || l.shutdown {
@@ -117,7 +117,7 @@ func (l *listener) serveConn(nc net.Conn) {
 	l.conns[c] = struct{}{}
 	l.wg.Add(1)
 	l.mu.Unlock()
-	go func() { defer l.wg.Done(); c.ctrlLoop() }()
+	go func() { defer l.wg.Done(); c.writeLoop() }()
 	c.readLoop()
 }
 

@@ -55,41 +55,41 @@ func codeText(code uint32) string {
 	return fmt.Sprintf("code %d", code)
 }
 
-// stream is one transport.Socket multiplexed on a conn.
+// errPeerClosed is the reset of a stream the peer closed normally; it is
+// never modified.
+var errPeerClosed = &resetError{code: codeClosed}
+
+// errConnGone is what wait reports when the connection went away.
+var errConnGone = errors.New("transport/http: connection gone")
+
+// stream is one transport.Socket multiplexed on a conn. It is a single
+// allocation: goroutines that must wait borrow a channel from waitPool.
 type stream struct {
 	c  *conn
 	id atomic.Uint32 // 0 until a client stream sends its first frame
 
-	sendMu sem // serialises Send and CloseSend
-	recvMu sem // serialises Recv
-
-	mu      sync.Mutex
-	queue   [][]byte // received DATA payloads from qhead on
-	qhead   int
-	qbuf    [2][]byte // initial backing for queue
-	queued  int       // cost of queued messages
-	unacked int       // consumed cost not yet returned as credit
-	credit  int64     // send credit left; below 0 after a large message
-	recvErr error     // after the queue drains: io.EOF or why
-	sendErr error
-	sentEnd bool
-	gone    bool // peer reset the stream
-	closed  bool
-
-	recvCh   chan struct{} // signalled when queue or recvErr change
-	creditCh chan struct{} // signalled when credit or sendErr change
+	mu        sync.Mutex
+	sending   bool // a Send or CloseSend is under way
+	receiving bool // a Recv is under way
+	waiters   []chan struct{}
+	wbuf      [2]chan struct{} // initial backing for waiters
+	queue     [][]byte         // received DATA payloads from qhead on
+	qhead     int
+	qbuf      [2][]byte // initial backing for queue
+	queued    int       // cost of queued messages
+	unacked   int       // consumed cost not yet returned as credit
+	credit    int64     // send credit left; below 0 after a large message
+	recvErr   error     // after the queue drains: io.EOF or why
+	sendErr   error
+	sentEnd   bool
+	gone      bool // peer reset the stream
+	closed    bool
 }
 
 func newStream(c *conn, id uint32) *stream {
-	s := &stream{
-		c:        c,
-		sendMu:   make(sem, 1),
-		recvMu:   make(sem, 1),
-		credit:   streamWindow,
-		recvCh:   make(chan struct{}, 1),
-		creditCh: make(chan struct{}, 1),
-	}
+	s := &stream{c: c, credit: streamWindow}
 	s.queue = s.qbuf[:0]
+	s.waiters = s.wbuf[:0]
 	s.id.Store(id)
 	return s
 }
@@ -101,6 +101,79 @@ func signal(ch chan struct{}) {
 	}
 }
 
+// waitPool holds the one-slot channels that goroutines waiting on a stream
+// borrow; a channel goes back empty and unreferenced.
+var waitPool = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
+
+// wait releases s.mu until the stream's state changes (wake), ctx ends, or,
+// with conn set, the connection goes away (errConnGone); it holds s.mu
+// again on return. Callers loop on their condition: a wake-up may be for
+// another waiter.
+func (s *stream) wait(ctx context.Context, conn bool) error {
+	ch := waitPool.Get().(chan struct{})
+	s.waiters = append(s.waiters, ch)
+	s.mu.Unlock()
+	var done <-chan struct{}
+	if conn {
+		done = s.c.done
+	}
+	var err error
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-done:
+		err = errConnGone
+	}
+	s.mu.Lock()
+	if err != nil {
+		// Still listed unless a wake-up raced with ctx or the connection.
+		for i, w := range s.waiters {
+			if w == ch {
+				last := len(s.waiters) - 1
+				s.waiters[i] = s.waiters[last]
+				s.waiters[last] = nil
+				s.waiters = s.waiters[:last]
+				break
+			}
+		}
+		select {
+		case <-ch:
+		default:
+		}
+	}
+	waitPool.Put(ch)
+	return err
+}
+
+// wake wakes every waiter; s.mu is held.
+func (s *stream) wake() {
+	for i, w := range s.waiters {
+		signal(w)
+		s.waiters[i] = nil
+	}
+	s.waiters = s.waiters[:0]
+}
+
+// lock waits, under s.mu, while *busy, then sets it: Send and CloseSend
+// take one turn at a time, and so do Recvs. A waiter gives up when its ctx
+// ends.
+func (s *stream) lock(ctx context.Context, busy *bool) error {
+	for *busy {
+		if err := s.wait(ctx, false); err != nil {
+			return err
+		}
+	}
+	*busy = true
+	return nil
+}
+
+// unlock clears *busy and wakes the next in line; s.mu is held.
+func (s *stream) unlock(busy *bool) {
+	*busy = false
+	s.wake()
+}
+
 // cost is what a DATA payload of n bytes charges against the window.
 func cost(n int) int { return n + frameHeaderLen }
 
@@ -108,8 +181,8 @@ func cost(n int) int { return n + frameHeaderLen }
 // broke the protocol.
 func (s *stream) deliver(p []byte, end bool) uint32 {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed || s.recvErr != nil {
-		s.mu.Unlock()
 		return 0
 	}
 	var code uint32
@@ -127,11 +200,7 @@ func (s *stream) deliver(p []byte, end bool) uint32 {
 	if end && s.recvErr == nil {
 		s.recvErr = io.EOF
 	}
-	s.mu.Unlock()
-	signal(s.recvCh)
-	if code != 0 {
-		signal(s.creditCh)
-	}
+	s.wake()
 	return code
 }
 
@@ -149,9 +218,8 @@ func (s *stream) reset(err *resetError) {
 	if s.sendErr == nil {
 		s.sendErr = err
 	}
+	s.wake()
 	s.mu.Unlock()
-	signal(s.recvCh)
-	signal(s.creditCh)
 }
 
 // addCredit adds the credit of a WINDOW frame. It reports false, and
@@ -159,6 +227,7 @@ func (s *stream) reset(err *resetError) {
 // the caller then forgets the stream and tells the peer.
 func (s *stream) addCredit(n uint32) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.credit+int64(n) > maxCredit {
 		err := &resetError{code: codeFlowControl, local: true}
 		s.gone = true
@@ -168,18 +237,15 @@ func (s *stream) addCredit(n uint32) bool {
 		if s.sendErr == nil {
 			s.sendErr = err
 		}
-		s.mu.Unlock()
-		signal(s.recvCh)
-		signal(s.creditCh)
+		s.wake()
 		return false
 	}
 	s.credit += int64(n)
-	s.mu.Unlock()
-	signal(s.creditCh)
+	s.wake()
 	return true
 }
 
-// Send writes m as one DATA frame. See the package doc for the errors.
+// Send queues m as one DATA frame. See the package doc for the errors.
 func (s *stream) Send(ctx context.Context, m *transport.Message) error {
 	if m == nil {
 		return errNilMessage
@@ -192,32 +258,38 @@ func (s *stream) Send(ctx context.Context, m *transport.Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.sendMu.lock(ctx); err != nil {
+	s.mu.Lock()
+	if err := s.lock(ctx, &s.sending); err != nil {
+		s.mu.Unlock()
 		return err
 	}
-	defer s.sendMu.unlock()
-	for {
-		s.mu.Lock()
-		if s.sendErr != nil {
-			err := s.sendErr
+	for s.sendErr == nil && s.credit <= 0 {
+		if err := s.wait(ctx, true); err != nil {
+			if err == errConnGone {
+				err = s.c.err
+			}
+			s.unlock(&s.sending)
 			s.mu.Unlock()
 			return err
 		}
-		if s.credit > 0 {
-			s.credit -= int64(cost(size))
-			s.mu.Unlock()
-			break
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.creditCh:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.c.done:
-			return s.c.err
-		}
 	}
-	return s.c.writeData(s, m, hl, size, 0)
+	if err := s.sendErr; err != nil {
+		s.unlock(&s.sending)
+		s.mu.Unlock()
+		return err
+	}
+	s.credit -= int64(cost(size))
+	s.mu.Unlock()
+
+	err := s.c.writeData(ctx, s, m, hl, size)
+
+	s.mu.Lock()
+	if err != nil {
+		s.credit += int64(cost(size)) // nothing was queued
+	}
+	s.unlock(&s.sending)
+	s.mu.Unlock()
+	return err
 }
 
 // Recv reads the next message; its Body is freshly allocated.
@@ -225,49 +297,51 @@ func (s *stream) Recv(ctx context.Context, m *transport.Message) error {
 	if m == nil {
 		return errNilMessage
 	}
-	if err := s.recvMu.lock(ctx); err != nil {
+	s.mu.Lock()
+	if err := s.lock(ctx, &s.receiving); err != nil {
+		s.mu.Unlock()
 		return err
 	}
-	defer s.recvMu.unlock()
-	for {
-		s.mu.Lock()
-		if s.qhead < len(s.queue) {
-			p := s.pop()
-			var inc int
-			if s.recvErr == nil {
-				s.unacked += cost(len(p))
-				if s.unacked >= windowUpdate {
-					inc, s.unacked = s.unacked, 0
-				}
-			}
-			s.mu.Unlock()
-			if inc > 0 {
-				s.c.writeCtrl(frameWindow, s.id.Load(), uint32(inc))
-			}
-			h, body, err := decodeMessage(p)
-			if err != nil {
-				return fmt.Errorf("%w: %w", s.abort(codeProtocol), err)
-			}
-			m.Header, m.Body = h, body
-			return nil
-		}
+	for s.qhead == len(s.queue) {
 		if err := s.recvErr; err != nil {
+			s.unlock(&s.receiving)
 			s.mu.Unlock()
 			return err
 		}
-		s.mu.Unlock()
-		select {
-		case <-s.recvCh:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.c.done:
-			s.mu.Lock()
+		switch err := s.wait(ctx, true); err {
+		case nil:
+		case errConnGone:
 			if s.recvErr == nil {
 				s.recvErr = s.c.err
 			}
+		default:
+			s.unlock(&s.receiving)
 			s.mu.Unlock()
+			return err
 		}
 	}
+	p := s.pop()
+	var inc int
+	if s.recvErr == nil {
+		s.unacked += cost(len(p))
+		if s.unacked >= windowUpdate {
+			inc, s.unacked = s.unacked, 0
+		}
+	}
+	s.mu.Unlock()
+	if inc > 0 {
+		s.c.writeCtrl(frameWindow, s.id.Load(), uint32(inc))
+	}
+	h, body, err := decodeMessage(p)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", s.abort(codeProtocol), err)
+	} else {
+		m.Header, m.Body = h, body
+	}
+	s.mu.Lock()
+	s.unlock(&s.receiving)
+	s.mu.Unlock()
+	return err
 }
 
 // pop takes the oldest queued payload; s.mu is held.
@@ -302,8 +376,8 @@ func (s *stream) abort(code uint32) error {
 	}
 	clear(s.queue)
 	s.queue, s.qhead, s.queued = s.queue[:0], 0, 0
+	s.wake()
 	s.mu.Unlock()
-	signal(s.creditCh)
 	if id := s.id.Load(); id != 0 && !wasGone {
 		s.c.forget(s)
 		s.c.writeCtrl(frameReset, id, code)
@@ -323,22 +397,26 @@ func (s *stream) CloseSend() error {
 		return nil // already half-closed, or the peer is gone
 	}
 	s.sendErr = transport.ErrClosed
+	s.wake()
+	_ = s.lock(context.Background(), &s.sending)
 	s.mu.Unlock()
-	signal(s.creditCh)
 
-	_ = s.sendMu.lock(context.Background())
-	err := s.c.writeData(s, nil, 0, 0, flagEnd)
-	s.sendMu.unlock()
+	err := s.c.writeEnd(s)
+
+	s.mu.Lock()
 	if err == nil {
-		s.mu.Lock()
 		s.sentEnd = true
-		s.mu.Unlock()
 	}
+	s.unlock(&s.sending)
+	s.mu.Unlock()
 	return err
 }
 
 // Close ends the stream both ways; the peer's Recv reads io.EOF after what
-// was sent, and its Send fails with transport.ErrClosed.
+// was sent, and its Send fails with transport.ErrClosed. A stream that the
+// peer half-closed is finished with an End flag, set on our last DATA
+// frame when that is still queued; otherwise the peer is told with a
+// RESET.
 func (s *stream) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -347,16 +425,20 @@ func (s *stream) Close() error {
 	}
 	s.closed = true
 	done := s.gone || (s.sentEnd && s.recvErr == io.EOF)
+	end := !done && !s.sentEnd && s.recvErr == io.EOF
 	if s.sendErr == nil {
 		s.sendErr = transport.ErrClosed
 	}
 	s.recvErr = transport.ErrClosed
 	s.queue, s.qhead, s.queued = nil, 0, 0
 	id := s.id.Load()
+	s.wake()
 	s.mu.Unlock()
-	signal(s.recvCh)
-	signal(s.creditCh)
-	if !done && id != 0 {
+	switch {
+	case done || id == 0:
+	case end:
+		_ = s.c.writeEnd(s)
+	default:
 		s.c.writeCtrl(frameReset, id, codeClosed)
 	}
 	s.c.release(s)
@@ -367,23 +449,3 @@ func (s *stream) Local() string  { return s.c.local }
 func (s *stream) Remote() string { return s.c.remote }
 
 var _ transport.Socket = (*stream)(nil)
-
-// sem is a one-slot lock that a waiter gives up on when its ctx ends, so
-// that a call queued behind a blocked one still honours its ctx.
-type sem chan struct{}
-
-func (s sem) lock(ctx context.Context) error {
-	select {
-	case s <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case s <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s sem) unlock() { <-s }

@@ -125,7 +125,9 @@ func (t *httpTransport) Dial(ctx context.Context, addr string, _ ...transport.Di
 
 		t.mu.Lock()
 		ac.dialing = nil
-		if t.closed {
+		// Close cancels closeCtx before it sets closed: a dial it aborted
+		// reports ErrClosed, not the cancellation.
+		if t.closed || t.closeCtx.Err() != nil {
 			if err == nil {
 				_ = c.nc.Close()
 			}
@@ -135,7 +137,7 @@ func (t *httpTransport) Dial(ctx context.Context, addr string, _ ...transport.Di
 			ac.conns = append(ac.conns, c)
 			t.wg.Add(2)
 			go func() { defer t.wg.Done(); c.readLoop() }()
-			go func() { defer t.wg.Done(); c.ctrlLoop() }()
+			go func() { defer t.wg.Done(); c.writeLoop() }()
 		} else if len(ac.conns) == 0 {
 			delete(t.pool, addr)
 		}
@@ -163,12 +165,12 @@ func (t *httpTransport) dialConn(ctx context.Context, addr string) (*conn, error
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	unc, br, bw, err := clientHandshake(ctx, nc, addr, t.opts.TLS)
+	unc, br, err := clientHandshake(ctx, nc, addr, t.opts.TLS)
 	if err != nil {
 		_ = nc.Close()
 		return nil, fmt.Errorf("transport/http: dial %s: %w", addr, err)
 	}
-	c := newConn(unc, br, bw, true, t.opts.MaxMessageSize)
+	c := newConn(unc, br, true, t.opts.MaxMessageSize)
 	c.t = t
 	return c, nil
 }

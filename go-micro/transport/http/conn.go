@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,16 @@ const (
 
 	defaultIdleTimeout = 90 * time.Second
 
+	// defaultWriteStall is how long one batch may take to write before the
+	// connection is declared dead: the peer stopped reading.
+	defaultWriteStall = 30 * time.Second
+
+	// defaultMaxServerStreams is how many streams a server connection
+	// keeps open at once; a stream beyond it is refused. It is well above
+	// maxStreamsPerConn, so a pooling client never meets it, even while
+	// handlers finish streams that the client already closed.
+	defaultMaxServerStreams = 4 * maxStreamsPerConn
+
 	// maxMessageSize caps Options.MaxMessageSize: a frame's length is 32
 	// bits, and int is 32 bits on some platforms.
 	maxMessageSize = 1<<31 - 1 - 2*streamWindow
@@ -56,12 +67,14 @@ const (
 
 // conn is one upgraded TCP (or TLS) connection carrying many streams.
 type conn struct {
-	nc     net.Conn
-	br     *bufio.Reader
-	client bool
-	maxMsg int
-	local  string
-	remote string
+	nc      net.Conn
+	br      *bufio.Reader
+	client  bool
+	maxMsg  int
+	local   string
+	remote  string
+	stall   time.Duration // write deadline of one batch
+	maxOpen int           // server: open streams allowed
 
 	t *httpTransport // client side
 	l *listener      // server side
@@ -90,6 +103,7 @@ type conn struct {
 	mu        sync.Mutex
 	streams   map[uint32]*stream
 	lastPeer  uint32 // server: highest stream id the peer opened
+	open      int    // server: accepted streams not yet closed
 	active    int    // client: streams reserved by Dial and not closed
 	goaway    bool   // no new streams: GOAWAY sent (server) or received (client)
 	goawayID  uint32 // client: last stream id the server accepts
@@ -102,12 +116,13 @@ type conn struct {
 	closeOnce sync.Once
 }
 
-func newConn(nc net.Conn, br *bufio.Reader, client bool, maxMsg int) *conn {
+func newConn(nc net.Conn, br *bufio.Reader, client bool, maxMsg int, stall time.Duration) *conn {
 	c := &conn{
 		nc:       nc,
 		br:       br,
 		client:   client,
 		maxMsg:   maxMsg,
+		stall:    stall,
 		local:    nc.LocalAddr().String(),
 		remote:   nc.RemoteAddr().String(),
 		lastData: -1,
@@ -196,10 +211,11 @@ func (c *conn) lookup(id uint32) (s *stream, accepted bool) {
 		return nil, false // a stream already gone
 	}
 	c.lastPeer = id
-	if c.goaway || !c.l.reserve() {
+	if c.goaway || c.open >= c.maxOpen || !c.l.reserve() {
 		c.queueCtrl(frameReset, id, codeRefused)
 		return nil, false
 	}
+	c.open++
 	s = newStream(c, id)
 	c.streams[id] = s
 	return s, true
@@ -296,6 +312,9 @@ func (c *conn) forget(s *stream) {
 func (c *conn) release(s *stream) {
 	c.forget(s)
 	if !c.client {
+		c.mu.Lock()
+		c.open--
+		c.mu.Unlock()
 		c.l.release()
 		return
 	}
@@ -363,7 +382,7 @@ func (c *conn) writeLoop() {
 			}
 			var err error
 			if len(b) > 0 {
-				_, err = c.nc.Write(b)
+				err = c.write(b)
 			}
 			c.wmu.Lock()
 			if cap(b) <= maxKeptBuf {
@@ -374,7 +393,7 @@ func (c *conn) writeLoop() {
 			}
 			c.wmu.Unlock()
 			if err != nil {
-				c.close(fmt.Errorf("%w: connection to %s lost: %w", transport.ErrClosed, c.remote, err))
+				c.close(err)
 				return
 			}
 			if shut {
@@ -382,6 +401,21 @@ func (c *conn) writeLoop() {
 				break
 			}
 		}
+	}
+}
+
+// write writes one batch. A batch not written within c.stall means the
+// peer stopped reading: the connection is dead even though TCP keeps it.
+func (c *conn) write(b []byte) error {
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.stall))
+	_, err := c.nc.Write(b)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w: %s stopped reading: %d bytes not written in %v", transport.ErrClosed, c.remote, len(b), c.stall)
+	default:
+		return fmt.Errorf("%w: connection to %s lost: %w", transport.ErrClosed, c.remote, err)
 	}
 }
 
@@ -474,6 +508,9 @@ func (c *conn) unlockWrite(kick bool) {
 func (c *conn) writeErr() error {
 	if c.closed() {
 		return c.err
+	}
+	if c.werr != transport.ErrClosed {
+		return c.werr // from write, which names the cause
 	}
 	return fmt.Errorf("%w: connection to %s lost: %w", transport.ErrClosed, c.remote, c.werr)
 }

@@ -33,6 +33,20 @@
 // streams and closes after its last one. A connection without streams for
 // 90 seconds is closed.
 //
+// A peer that stops reading cannot hold a connection forever: each batch
+// of frames must be written within 30 seconds (a write deadline), or the
+// connection is closed with an error that matches transport.ErrClosed and
+// says the peer stopped reading, and every Send and Recv waiting on it
+// returns that error. This applies to both ends.
+//
+// The listener keeps at most 4096 streams open per connection (accepted
+// and not yet closed by the handler); a stream beyond that is refused with
+// RESET, and its Send and Recv return an error that matches
+// transport.ErrClosed and says refused, while the connection and its other
+// streams carry on. Dial's pool opens at most 1024 streams per connection,
+// well under the limit even while handlers finish streams the client has
+// already closed.
+//
 // Listener.Shutdown sends GOAWAY, waits for the accepted sockets to close,
 // then half-closes each connection and gives its client Options.Timeout to
 // hang up. GOAWAY and the half-close go through the connection's control
@@ -98,12 +112,15 @@
 // Recv returns io.EOF once the peer half-closed or closed the stream and
 // every message before was read. Send after CloseSend or Close, or after
 // the peer closed the stream, returns transport.ErrClosed; a stream reset
-// for another reason (refused during shutdown, message too large,
-// malformed message, flow control) returns an error that matches
-// transport.ErrClosed and names the reason; a malformed message resets its
-// stream and drops what was queued behind it. A cancelled ctx makes Send or Recv return ctx.Err()
-// and leaves the stream and its connection intact. Received bodies are
-// freshly allocated and belong to the caller.
+// for another reason (refused during shutdown or over the stream limit,
+// message too large, malformed message, flow control) returns an error
+// that matches transport.ErrClosed and names the reason; a malformed
+// message resets its stream and drops what was queued behind it. A
+// connection that fails (lost, or its peer stopped reading) fails every
+// Send and Recv on it with an error that matches transport.ErrClosed. A
+// cancelled ctx makes Send or Recv return ctx.Err() and leaves the stream
+// and its connection intact. Received bodies are freshly allocated and
+// belong to the caller.
 //
 // All values are safe for concurrent use.
 package http

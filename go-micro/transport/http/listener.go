@@ -20,6 +20,8 @@ type listener struct {
 	tls     *tls.Config
 	timeout time.Duration
 	maxMsg  int
+	stall   time.Duration // write deadline of one batch
+	maxOpen int           // open streams allowed per connection
 
 	stopping atomic.Bool // the TCP listener is being closed on purpose
 
@@ -106,8 +108,9 @@ func (l *listener) serveConn(nc net.Conn) {
 		_ = nc.Close()
 		return
 	}
-	c := newConn(unc, br, false, l.maxMsg)
+	c := newConn(unc, br, false, l.maxMsg, l.stall)
 	c.l = l
+	c.maxOpen = l.maxOpen
 	l.mu.Lock()
 	if l.closed || l.shutdown {
 		l.mu.Unlock()

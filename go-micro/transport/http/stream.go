@@ -44,7 +44,7 @@ func codeText(code uint32) string {
 	case codeClosed:
 		return "closed"
 	case codeRefused:
-		return "refused (server going away)"
+		return "refused (server going away or at its stream limit)"
 	case codeTooLarge:
 		return "message too large"
 	case codeProtocol:

@@ -36,6 +36,8 @@ func newTransport(opts ...transport.Option) *httpTransport {
 	return &httpTransport{
 		opts:        o,
 		idleTimeout: defaultIdleTimeout,
+		writeStall:  defaultWriteStall,
+		maxOpen:     defaultMaxServerStreams,
 		pool:        make(map[string]*addrConns),
 		closeCtx:    ctx,
 		cancel:      cancel,
@@ -45,6 +47,10 @@ func newTransport(opts ...transport.Option) *httpTransport {
 type httpTransport struct {
 	opts        transport.Options
 	idleTimeout time.Duration
+	// writeStall and maxOpen are fixed defaults that tests lower: see
+	// defaultWriteStall and defaultMaxServerStreams.
+	writeStall time.Duration
+	maxOpen    int
 
 	mu     sync.RWMutex
 	pool   map[string]*addrConns
@@ -170,7 +176,7 @@ func (t *httpTransport) dialConn(ctx context.Context, addr string) (*conn, error
 		_ = nc.Close()
 		return nil, fmt.Errorf("transport/http: dial %s: %w", addr, err)
 	}
-	c := newConn(unc, br, true, t.opts.MaxMessageSize)
+	c := newConn(unc, br, true, t.opts.MaxMessageSize, t.writeStall)
 	c.t = t
 	return c, nil
 }
@@ -235,6 +241,8 @@ func (t *httpTransport) Listen(ctx context.Context, addr string, _ ...transport.
 		tls:     t.opts.TLS,
 		timeout: t.opts.Timeout,
 		maxMsg:  t.opts.MaxMessageSize,
+		stall:   t.writeStall,
+		maxOpen: t.maxOpen,
 		raw:     make(map[net.Conn]struct{}),
 		conns:   make(map[*conn]struct{}),
 		idleCh:  make(chan struct{}, 1),

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openmicro/go-micro/registry"
@@ -27,6 +29,18 @@ type Cache struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per watch goroutine
 
+	// epoch is the clock's reading at New; entries keep their last read as
+	// an offset from it. grain is how stale the last read that Snapshot's
+	// fast path records may be (see entry.markRead).
+	epoch time.Time
+	grain time.Duration
+
+	// index is a copy of entries for Snapshot's fast path to read without
+	// c.mu. It is replaced, never modified, under c.mu whenever an entry is
+	// added or evicted: that copies the map, which is fine because entries
+	// come and go rarely while reads are constant.
+	index atomic.Pointer[map[string]*entry]
+
 	mu      sync.Mutex
 	closed  bool
 	sweeper bool   // the idle sweep goroutine has been started
@@ -35,8 +49,9 @@ type Cache struct {
 }
 
 // entry is what the cache knows of one service name. Its fields are guarded
-// by Cache.mu; services is never modified once stored (a new fetch replaces
-// the slice), so it may be copied outside the lock.
+// by Cache.mu, except read and pub, which are atomic; services is never
+// modified once stored (a new fetch replaces the slice), so it may be copied
+// outside the lock.
 type entry struct {
 	ctx     context.Context // ends on Close or when the entry is evicted
 	cancel  context.CancelFunc
@@ -44,7 +59,8 @@ type entry struct {
 	watcher registry.Watcher // the running watch, stopped by Close or eviction
 	early   bool             // a fetch began before the first watch was running
 	evicted bool             // dropped from Cache.entries; its watch must end
-	read    time.Time        // when GetService last asked for the entry
+	read    atomic.Int64     // when GetService last asked for it, as an offset from Cache.epoch
+	pub     atomic.Pointer[published]
 
 	hasData  bool                // a fetch has answered (found or not found)
 	services []*registry.Service // the last answer; nil when not found
@@ -56,6 +72,23 @@ type entry struct {
 	retryAt  time.Time           // no new fetch before this after a failure
 
 	inflight *call // the fetch others may join
+}
+
+// published is an immutable copy of the answer of an entry and of when it
+// may be served without a fetch. Snapshot's fast path reads it without
+// Cache.mu; every change of the fields of the entry it derives from
+// publishes a new one under Cache.mu (see Cache.publish). An entry that
+// cannot be served without c.mu (no answer, invalidated and not within a
+// retry delay, evicted, or the cache closed) publishes nil.
+type published struct {
+	services []*registry.Service
+	err      error
+	gen      uint64
+	// until is when the answer stops being servable: the later of the end
+	// of its TTL (unless invalidated since its fetch began) and the end of
+	// the delay after a failed fetch. Snapshot under c.mu serves the entry
+	// exactly while now is before it (see entry.fresh and entry.retryAt).
+	until time.Time
 }
 
 // call is one fetch that concurrent callers share.
@@ -81,9 +114,16 @@ func New(r registry.Registry, opts ...Option) *Cache {
 		log:     o.logger.With("component", "registry/cache"),
 		ctx:     ctx,
 		cancel:  cancel,
+		epoch:   o.now(),
+		grain:   min(maxReadGrain, o.idle/8),
 		entries: make(map[string]*entry),
 	}
 }
+
+// maxReadGrain bounds how often Snapshot's fast path records that an entry
+// was read: at most once per grain per entry, so that parallel readers of
+// one entry do not all write to it.
+const maxReadGrain = time.Second
 
 // String names the implementation: "cache(" plus the underlying registry's
 // name and ")".
@@ -167,6 +207,20 @@ func (c *Cache) Snapshot(ctx context.Context, name string, opts ...registry.GetO
 	if c.r == nil {
 		return nil, 0, ErrNoRegistry
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	// The fast path: a stored answer that may be served, read without c.mu.
+	// Anything else (a miss, an invalidation, a stale answer, a fetch to
+	// lead or to wait for, a closed cache) takes the path below.
+	if e := c.lookup(name); e != nil {
+		if p := e.pub.Load(); p != nil {
+			if now := c.opts.now(); now.Before(p.until) {
+				e.markRead(c.offset(now), c.grain)
+				return p.services, p.gen, p.err
+			}
+		}
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
@@ -182,7 +236,7 @@ func (c *Cache) Snapshot(ctx context.Context, name string, opts ...registry.GetO
 		if e == nil {
 			e = c.newEntry(name)
 		}
-		e.read = now
+		e.markRead(c.offset(now), 0)
 		if e.hasData && (e.fresh(now, c.opts.ttl) || now.Before(e.retryAt)) {
 			ss, gen, err := e.services, e.dataGen, e.err
 			c.mu.Unlock()
@@ -228,6 +282,7 @@ func (c *Cache) Close() error {
 	c.closed = true
 	var ws []registry.Watcher
 	for _, e := range c.entries {
+		c.publish(e)
 		if e.watcher != nil {
 			ws = append(ws, e.watcher)
 		}
@@ -248,6 +303,7 @@ func (c *Cache) newEntry(name string) *entry {
 	ctx, cancel := context.WithCancel(c.ctx)
 	e := &entry{ctx: ctx, cancel: cancel, ready: make(chan struct{})}
 	c.entries[name] = e
+	c.reindex()
 	c.wg.Add(1)
 	go c.watch(name, e)
 	if !c.sweeper {
@@ -304,13 +360,21 @@ func (c *Cache) sweep() {
 		c.mu.Unlock()
 		return
 	}
+	// A read the fast path recorded may be up to c.grain older than the
+	// read itself; the grain is added so that no entry read during the idle
+	// time is evicted.
+	at := c.offset(now)
 	for name, e := range c.entries {
-		if e.inflight != nil || now.Sub(e.read) < c.opts.idle {
+		if e.inflight != nil || time.Duration(at-e.read.Load()) < c.opts.idle+c.grain {
 			continue
 		}
 		delete(c.entries, name)
 		e.evicted = true
+		c.publish(e)
 		dropped = append(dropped, e)
+	}
+	if len(dropped) > 0 {
+		c.reindex()
 	}
 	ws := make([]registry.Watcher, 0, len(dropped))
 	for _, e := range dropped {
@@ -332,6 +396,58 @@ func (e *entry) fresh(now time.Time, ttl time.Duration) bool {
 	return e.dataGen > e.invalid && now.Sub(e.fetched) < ttl
 }
 
+// publish makes the current answer of e, and what decides whether it may be
+// served, visible to Snapshot's fast path. It must be called under c.mu
+// after every change of hasData, services, err, dataGen, fetched, invalid,
+// retryAt or evicted, and of c.closed.
+func (c *Cache) publish(e *entry) {
+	// now.Sub(fetched) < ttl is now.Before(fetched.Add(ttl)), and the
+	// later of two times bounds the union of the two intervals before them.
+	until := e.retryAt
+	if e.dataGen > e.invalid {
+		if stale := e.fetched.Add(c.opts.ttl); stale.After(until) {
+			until = stale
+		}
+	}
+	if !e.hasData || e.evicted || c.closed || until.IsZero() {
+		e.pub.Store(nil)
+		return
+	}
+	e.pub.Store(&published{services: e.services, err: e.err, gen: e.dataGen, until: until})
+}
+
+// lookup returns the entry of name from the index, or nil. It needs no lock.
+func (c *Cache) lookup(name string) *entry {
+	if m := c.index.Load(); m != nil {
+		return (*m)[name]
+	}
+	return nil
+}
+
+// reindex publishes a copy of c.entries as the index. c.mu must be held.
+func (c *Cache) reindex() {
+	m := maps.Clone(c.entries)
+	c.index.Store(&m)
+}
+
+// offset returns t as an offset from c.epoch, the form of entry.read.
+func (c *Cache) offset(t time.Time) int64 { return int64(t.Sub(c.epoch)) }
+
+// markRead records a read of e at offset at. It writes only when that moves
+// the recorded read forward by more than grain, so the record may be up to
+// grain older than the last read, and it never moves the record back.
+func (e *entry) markRead(at int64, grain time.Duration) {
+	for {
+		old := e.read.Load()
+		if at-old <= int64(grain) {
+			return
+		}
+		if e.read.CompareAndSwap(old, at) {
+			return
+		}
+	}
+}
+
 // newCall starts a fetch that others may join. c.mu must be held.
 func (c *Cache) newCall(e *entry) *call {
 	c.seq++
@@ -348,6 +464,7 @@ func (c *Cache) invalidate(name string) {
 		c.seq++
 		e.invalid = c.seq
 		e.retryAt = time.Time{}
+		c.publish(e)
 	}
 }
 
@@ -359,6 +476,7 @@ func (c *Cache) fetch(ctx context.Context, name string, e *entry, cl *call, opts
 
 	c.mu.Lock()
 	defer func() {
+		c.publish(e)
 		c.mu.Unlock()
 		close(cl.done)
 	}()
@@ -411,6 +529,7 @@ func (c *Cache) refresh(name string, e *entry) {
 	c.seq++
 	e.invalid = c.seq
 	e.retryAt = time.Time{}
+	c.publish(e)
 	cl := c.newCall(e)
 	c.mu.Unlock()
 	c.fetch(e.ctx, name, e, cl)

@@ -26,7 +26,9 @@
 // service, so a caller reads its own writes. ListServices and Watch pass
 // straight through.
 //
-// A Cache is safe for concurrent use. It owns one goroutine per watched
+// A Cache is safe for concurrent use. Reading a stored answer that may be
+// served (fresh, or within the retry delay of a failed fetch) takes no
+// lock, so parallel readers do not contend; everything else is serialised. It owns one goroutine per watched
 // service name; [Cache.Close] stops all of them and waits for them. After
 // Close, GetService passes straight through to the underlying registry.
 // An entry that GetService has not asked for during the idle time ([Idle]:

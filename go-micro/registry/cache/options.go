@@ -67,8 +67,9 @@ const (
 // Idle sets how long an entry may go unread before it is dropped: a
 // service name that GetService has not asked for during d loses its cached
 // nodes and its watch, and the next GetService of it starts afresh. The
-// check runs every quarter of d, so an entry goes between d and 1.25*d after
-// its last read. A d <= 0 keeps the default: five times the TTL, but at
+// check runs every quarter of d, and a read is recorded to within a second
+// (or d/8 if that is less), so an entry goes between d and 1.25*d plus that
+// grain after its last read, never sooner. A d <= 0 keeps the default: five times the TTL, but at
 // least ten minutes (so ten minutes with the default TTL).
 func Idle(d time.Duration) Option {
 	return func(o *options) {

@@ -3,7 +3,9 @@ package cache
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/openmicro/go-micro/registry"
 	"github.com/openmicro/go-micro/registry/memory"
@@ -71,5 +73,46 @@ func TestSnapshot(t *testing.T) {
 
 	if _, gen, err := New(nil).Snapshot(t.Context(), "x"); !errors.Is(err, ErrNoRegistry) || gen != 0 {
 		t.Fatalf("Snapshot over nil registry = gen %d, %v", gen, err)
+	}
+}
+
+// TestSnapshotReadGrain checks that the reads Snapshot records without its
+// lock, at most once per grain, still keep an entry from eviction for the
+// whole idle time after its last read, and that it goes soon after.
+func TestSnapshotReadGrain(t *testing.T) {
+	m := memory.New()
+	clk := newClock()
+	c := newCache(t, m, withClock(clk.Now), TTL(24*time.Hour), Idle(8*time.Second))
+	if c.grain != time.Second {
+		t.Fatalf("grain = %v, want 1s", c.grain)
+	}
+	register(t, m, svc("a", "1"))
+	read := func() {
+		t.Helper()
+		if _, gen, err := c.Snapshot(t.Context(), "a"); err != nil || gen == 0 {
+			t.Fatalf("Snapshot(a) = gen %d, %v", gen, err)
+		}
+	}
+	steps := []struct {
+		advance time.Duration
+		read    bool
+		want    []string // entries after a sweep
+	}{
+		{0, true, []string{"a"}},                        // fetched, read at 0s
+		{4 * time.Second, true, []string{"a"}},          // recorded: 4s
+		{500 * time.Millisecond, true, []string{"a"}},   // within the grain: not recorded
+		{7900 * time.Millisecond, false, []string{"a"}}, // 12.4s: 7.9s after the last read
+		{200 * time.Millisecond, false, []string{"a"}},  // 12.6s: late by less than the grain
+		{500 * time.Millisecond, false, nil},            // 13.1s: gone
+	}
+	for i, s := range steps {
+		clk.Advance(s.advance)
+		if s.read {
+			read()
+		}
+		c.sweep()
+		if got := entryNames(c); !slices.Equal(got, s.want) {
+			t.Fatalf("step %d: entries %v, want %v", i, got, s.want)
+		}
 	}
 }

@@ -114,13 +114,13 @@ func TestNames(t *testing.T) {
 	if !slices.Contains(broker.Names(), "brokertest-stub") || !slices.IsSorted(broker.Names()) {
 		t.Fatalf("Names() = %v", broker.Names())
 	}
-	if b, err := broker.New("brokertest-stub"); err != nil || b == nil {
+	if b, err := broker.Open("brokertest-stub"); err != nil || b == nil {
 		t.Fatalf("New(stub) = %v, %v", b, err)
 	}
-	if _, err := broker.New("brokertest-failing"); !errors.Is(err, errFactory) || !strings.Contains(err.Error(), "brokertest-failing") {
+	if _, err := broker.Open("brokertest-failing"); !errors.Is(err, errFactory) || !strings.Contains(err.Error(), "brokertest-failing") {
 		t.Fatalf("New(failing) = %v", err)
 	}
-	_, err := broker.New("no-such-broker")
+	_, err := broker.Open("no-such-broker")
 	if err == nil || !strings.Contains(err.Error(), "brokertest-stub") {
 		t.Fatalf("New(unknown) = %v; want an error listing the registered names", err)
 	}

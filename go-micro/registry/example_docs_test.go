@@ -10,15 +10,15 @@ import (
 
 // Implementations register a factory under a name; a program picks one by
 // name, as a --registry flag would.
-func ExampleNew() {
-	r, err := registry.New("memory")
+func ExampleOpen() {
+	r, err := registry.Open("memory")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println(r.String(), registry.Names())
 
-	_, err = registry.New("etcd")
+	_, err = registry.Open("etcd")
 	fmt.Println(err)
 	// Output:
 	// memory [memory]

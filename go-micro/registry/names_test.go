@@ -14,7 +14,7 @@ func TestNames(t *testing.T) {
 		t.Fatalf("Names() = %v, want it to contain memory", names)
 	}
 
-	r, err := registry.New("memory")
+	r, err := registry.Open("memory")
 	if err != nil {
 		t.Fatalf(`New("memory"): %v`, err)
 	}
@@ -34,7 +34,7 @@ func TestUnknownName(t *testing.T) {
 		call func() error
 	}{
 		{"Lookup", func() error { _, err := registry.Lookup("no-such-registry"); return err }},
-		{"New", func() error { _, err := registry.New("no-such-registry"); return err }},
+		{"Open", func() error { _, err := registry.Open("no-such-registry"); return err }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,8 +20,9 @@ func Lookup(name string) (Factory, error) { return table.Lookup(name) }
 // Names lists the registered implementation names, sorted.
 func Names() []string { return table.Names() }
 
-// New builds the transport registered under name.
-func New(name string, opts ...Option) (Transport, error) {
+// Open builds the transport registered under name, like sql.Open; passing an
+// instance built by its package's own constructor works as well.
+func Open(name string, opts ...Option) (Transport, error) {
 	f, err := Lookup(name)
 	if err != nil {
 		return nil, err

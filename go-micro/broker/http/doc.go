@@ -4,7 +4,7 @@
 // needed.
 //
 // The package registers itself under the name "http"; a blank import makes
-// broker.New("http", broker.Registry(r)) and --broker=http work:
+// broker.Open("http", broker.Registry(r)) and --broker=http work:
 //
 //	import _ "github.com/openmicro/go-micro/broker/http"
 //

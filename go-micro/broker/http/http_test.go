@@ -97,12 +97,12 @@ func TestNoRegistry(t *testing.T) {
 	if _, err := New(); !errors.Is(err, ErrNoRegistry) {
 		t.Errorf("New(): %v, want ErrNoRegistry", err)
 	}
-	if _, err := broker.New("http"); !errors.Is(err, ErrNoRegistry) {
-		t.Errorf(`broker.New("http"): %v, want ErrNoRegistry`, err)
+	if _, err := broker.Open("http"); !errors.Is(err, ErrNoRegistry) {
+		t.Errorf(`broker.Open("http"): %v, want ErrNoRegistry`, err)
 	}
-	b, err := broker.New("http", broker.Registry(memory.New()))
+	b, err := broker.Open("http", broker.Registry(memory.New()))
 	if err != nil || b.String() != "http" {
-		t.Errorf(`broker.New("http", Registry): %v, %v`, b, err)
+		t.Errorf(`broker.Open("http", Registry): %v, %v`, b, err)
 	}
 }
 

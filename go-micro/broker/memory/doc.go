@@ -3,7 +3,7 @@
 // programs use.
 //
 // The package registers itself under the name "memory"; a blank import makes
-// broker.New("memory") and --broker=memory work:
+// broker.Open("memory") and --broker=memory work:
 //
 //	import _ "github.com/openmicro/go-micro/broker/memory"
 //

@@ -25,9 +25,9 @@ func TestConformance(t *testing.T) {
 }
 
 func TestRegisteredByName(t *testing.T) {
-	b, err := broker.New("memory")
+	b, err := broker.Open("memory")
 	if err != nil {
-		t.Fatalf("broker.New(memory): %v", err)
+		t.Fatalf("broker.Open(memory): %v", err)
 	}
 	if b.String() != "memory" {
 		t.Errorf("String() = %q", b.String())

@@ -3,7 +3,7 @@
 // It needs no server and is what tests and single-process programs use.
 //
 // The package registers itself under the name "memory"; a blank import makes
-// registry.New("memory") and --registry=memory work:
+// registry.Open("memory") and --registry=memory work:
 //
 //	import _ "github.com/openmicro/go-micro/registry/memory"
 //

@@ -9,7 +9,7 @@ import (
 )
 
 func Example() {
-	tr, err := transport.New("http")
+	tr, err := transport.Open("http")
 	if err != nil {
 		fmt.Println(err)
 		return

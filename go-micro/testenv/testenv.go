@@ -1,5 +1,8 @@
-// Package testenv finds the outside servers (RabbitMQ, Redis, consul, ...)
-// that some tests need, and decides what a test does when one is missing.
+// Package testenv holds what the tests of every module share: finding the
+// outside servers (RabbitMQ, Redis, consul, ...) that some tests need and
+// deciding what a test does when one is missing; waiting for events with a
+// deadline instead of sleeping ([WaitFor], [Wait], [Recv], [Group]); and a
+// throwaway TLS config ([SelfSignedTLS]).
 //
 // A test calls [Addr] with the engine's name and default loopback address.
 // The address comes from MICRO_TEST_<ENGINE>_ADDR when set. When nothing

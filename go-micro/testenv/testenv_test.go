@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"crypto/tls"
 	"net"
 	"strings"
 	"sync"
@@ -112,5 +113,73 @@ func TestAddrMissing(t *testing.T) {
 	Addr(r, "fake", addr)
 	if r.failed == "" || !strings.Contains(r.failed, "required") {
 		t.Fatalf("required: want a failure, got skip %q fail %q", r.skipped, r.failed)
+	}
+}
+
+func TestWaitHelpers(t *testing.T) {
+	var n int
+	var mu sync.Mutex
+	go func() {
+		mu.Lock()
+		n = 3
+		mu.Unlock()
+	}()
+	WaitFor(t, "n to be set", func() bool { mu.Lock(); defer mu.Unlock(); return n == 3 })
+
+	done := make(chan struct{})
+	close(done)
+	Wait(t, "a closed channel", done)
+
+	ch := make(chan int, 1)
+	ch <- 7
+	if got := Recv(t, "a value", ch); got != 7 {
+		t.Fatalf("Recv = %d", got)
+	}
+}
+
+func TestGroup(t *testing.T) {
+	var g Group
+	if !g.Enter() {
+		t.Fatal("Enter refused before Wait")
+	}
+	waited := make(chan struct{})
+	go func() { g.Wait(); close(waited) }()
+	WaitFor(t, "Wait to begin", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.closing })
+	if g.Enter() {
+		t.Fatal("Enter accepted after Wait began")
+	}
+	select {
+	case <-waited:
+		t.Fatal("Wait returned before Leave")
+	default:
+	}
+	g.Leave()
+	Wait(t, "Wait to return", waited)
+}
+
+func TestSelfSignedTLS(t *testing.T) {
+	cfg := SelfSignedTLS(t)
+	l, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	errc := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer c.Close()
+		errc <- c.(*tls.Conn).Handshake()
+	}()
+	c, err := tls.Dial("tcp", l.Addr().String(), cfg)
+	if err != nil {
+		t.Fatalf("dial with the same config: %v", err)
+	}
+	_ = c.Close()
+	if err := Recv(t, "the server handshake", errc); err != nil {
+		t.Fatalf("server handshake: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/openmicro/go-micro/registry"
 	"github.com/openmicro/go-micro/registry/cache"
 	"github.com/openmicro/go-micro/registry/memory"
+	"github.com/openmicro/go-micro/testenv"
 )
 
 // counter is a handler that counts its messages by id header.
@@ -50,28 +51,6 @@ func (c *counter) dupes() []string {
 		}
 	}
 	return out
-}
-
-// wait waits for ch to close, failing the test after a generous deadline.
-func wait(t *testing.T, what string, ch <-chan struct{}) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-}
-
-// recv receives from ch, failing the test after a generous deadline.
-func recv[T any](t *testing.T, what string, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
 }
 
 func msg(id string) *broker.Message {
@@ -108,7 +87,7 @@ func doomed(t *testing.T, reg registry.Registry) (b *httpBroker, kill func()) {
 // sees waits until pub's cache lists n subscribers of topic.
 func sees(t *testing.T, pub *httpBroker, topic string, n int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("publisher to see %d subscribers of %s", n, topic), func() bool {
+	testenv.WaitFor(t, fmt.Sprintf("publisher to see %d subscribers of %s", n, topic), func() bool {
 		ss, err := pub.sess.cache.GetService(t.Context(), ServicePrefix+topic)
 		k := 0
 		for _, s := range ss {
@@ -375,7 +354,7 @@ func TestDisconnectWithBlockedHandler(t *testing.T) {
 	sees(t, pub, "t", 1)
 	published := make(chan error, 1)
 	go func() { published <- pub.Publish(t.Context(), "t", msg("x")) }()
-	wait(t, "handler to start", entered)
+	testenv.Wait(t, "handler to start", entered)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
@@ -386,10 +365,10 @@ func TestDisconnectWithBlockedHandler(t *testing.T) {
 		t.Errorf("subscriber still registered after Disconnect: %+v", ns)
 	}
 	close(release)
-	if err := recv(t, "handler to return", handlerCtxErr); err == nil {
+	if err := testenv.Recv(t, "handler to return", handlerCtxErr); err == nil {
 		t.Error("handler's context did not end on Disconnect")
 	}
-	if err := recv(t, "Publish to return", published); err != nil {
+	if err := testenv.Recv(t, "Publish to return", published); err != nil {
 		t.Errorf("Publish whose handler finished after Disconnect: %v", err)
 	}
 	// A second Disconnect waits for what is left, which now ends.

@@ -3,17 +3,11 @@ package http
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	nethttp "net/http"
 	"strings"
@@ -29,6 +23,7 @@ import (
 	merrors "github.com/openmicro/go-micro/errors"
 	"github.com/openmicro/go-micro/registry"
 	"github.com/openmicro/go-micro/registry/memory"
+	"github.com/openmicro/go-micro/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -66,21 +61,6 @@ func connected(t *testing.T, reg registry.Registry, c config, opts ...broker.Opt
 
 // quiet keeps the broker's expected warnings out of the test output.
 func quiet() broker.Option { return broker.Logger(slog.New(slog.DiscardHandler)) }
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		select {
-		case <-time.After(2 * time.Millisecond):
-		case <-t.Context().Done():
-			t.Fatal("test ended")
-		}
-	}
-}
 
 func TestConformance(t *testing.T) {
 	reg := memory.New()
@@ -226,7 +206,7 @@ func TestHeartbeatKeepsSubscriberRegistered(t *testing.T) {
 	}
 	keptID := nodes(t, reg, "kept")[0].Id
 	// 150 registrations 10ms apart outlast the 1s TTL one and a half times.
-	waitFor(t, "heartbeats", func() bool { return reg.count(keptID) >= 150 })
+	testenv.WaitFor(t, "heartbeats", func() bool { return reg.count(keptID) >= 150 })
 	if ns := nodes(t, reg, "kept"); len(ns) != 1 {
 		t.Errorf("subscriber expired although registered again: %+v", ns)
 	}
@@ -240,7 +220,7 @@ func TestHeartbeatKeepsSubscriberRegistered(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := reg.count(keptID)
-	waitFor(t, "more heartbeats", func() bool { return reg.count(keptID) >= base+5 })
+	testenv.WaitFor(t, "more heartbeats", func() bool { return reg.count(keptID) >= base+5 })
 	if ns := nodes(t, reg, "gone"); len(ns) != 0 {
 		t.Errorf("unsubscribed subscriber registered again: %+v", ns)
 	}
@@ -376,7 +356,7 @@ func TestHandlerErrorReported(t *testing.T) {
 	if _, err := b2.Subscribe(t.Context(), "t", func(_ context.Context, e broker.Event) error { return e.Nack() }, broker.DisableAutoAck()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "publisher to see all three subscribers", func() bool {
+	testenv.WaitFor(t, "publisher to see all three subscribers", func() bool {
 		ss, err := pub.sess.cache.GetService(t.Context(), ServicePrefix+"t")
 		return err == nil && len(ss) == 1 && len(ss[0].Nodes) == 3
 	})
@@ -516,43 +496,9 @@ func TestHandlerPanicIsAnError(t *testing.T) {
 	}
 }
 
-func selfSigned(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "brokertest"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		RootCAs:      pool,
-		MinVersion:   tls.VersionTLS12,
-	}
-}
-
 func TestTLS(t *testing.T) {
 	reg := memory.New()
-	cfg := selfSigned(t)
+	cfg := testenv.SelfSignedTLS(t)
 	pub := connected(t, reg, defaultConfig(), broker.TLS(cfg))
 	sb := connected(t, reg, defaultConfig(), broker.TLS(cfg))
 	got := make(chan string, 1)

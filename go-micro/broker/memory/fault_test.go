@@ -7,10 +7,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/openmicro/go-micro/broker"
 	"github.com/openmicro/go-micro/broker/memory"
+	"github.com/openmicro/go-micro/testenv"
 )
 
 // tally counts deliveries by message body.
@@ -38,28 +38,6 @@ func (ta *tally) distinct() int {
 	ta.mu.Lock()
 	defer ta.mu.Unlock()
 	return len(ta.n)
-}
-
-// wait waits for ch to close, failing the test after a generous deadline.
-func wait(t *testing.T, what string, ch <-chan struct{}) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-}
-
-// recv receives from ch, failing the test after a generous deadline.
-func recv[T any](t *testing.T, what string, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
 }
 
 func publish(t *testing.T, b broker.Broker, topic, body string) {
@@ -109,7 +87,7 @@ func TestDisconnectWhileHandlersRun(t *testing.T) {
 			publish(t, pub, tp, fmt.Sprint(i))
 		}
 	}
-	waitFor(t, "every handler running", func() bool { return entered.Load() == int64(len(subs)) })
+	testenv.WaitFor(t, "every handler running", func() bool { return entered.Load() == int64(len(subs)) })
 
 	if err := b.Disconnect(t.Context()); err != nil {
 		t.Fatalf("Disconnect: %v", err)
@@ -120,7 +98,7 @@ func TestDisconnectWhileHandlersRun(t *testing.T) {
 		t.Errorf("%d handler calls, want %d (one each, the queued messages dropped)", got, len(subs))
 	}
 	for range subs {
-		if err := recv(t, "handler context error", ctxErrs); !errors.Is(err, context.Canceled) {
+		if err := testenv.Recv(t, "handler context error", ctxErrs); !errors.Is(err, context.Canceled) {
 			t.Errorf("handler context ended with %v", err)
 		}
 	}
@@ -196,11 +174,11 @@ func TestNackRedeliveryCounts(t *testing.T) {
 				}
 			}
 			publish(t, pub, "t", "m")
-			waitFor(t, "deliveries settled", func() bool { return settled.Load() >= int64(tt.want) })
+			testenv.WaitFor(t, "deliveries settled", func() bool { return settled.Load() >= int64(tt.want) })
 			// A further redelivery, if one were due, is queued ahead of
 			// the fence.
 			publish(t, pub, "t", "fence")
-			wait(t, "fence", fence)
+			testenv.Wait(t, "fence", fence)
 			if got := ta.get("m"); got != tt.want {
 				t.Errorf("delivered %d times, want %d", got, tt.want)
 			}
@@ -242,15 +220,15 @@ func TestQueueMembersLeaveMidStream(t *testing.T) {
 	// Three of the four members leave while each holds a message, more
 	// are queued and more still being published; their messages in hand
 	// are handled and the last member must get all the rest.
-	waitFor(t, "every member holding a message", func() bool { return entered.Load() == int64(len(subs)) })
+	testenv.WaitFor(t, "every member holding a message", func() bool { return entered.Load() == int64(len(subs)) })
 	for _, s := range subs[:3] {
 		if err := s.Unsubscribe(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	close(gate)
-	wait(t, "publisher", published)
-	waitFor(t, "every message handled", func() bool { return ta.distinct() >= n })
+	testenv.Wait(t, "publisher", published)
+	testenv.WaitFor(t, "every message handled", func() bool { return ta.distinct() >= n })
 	ta.mu.Lock()
 	defer ta.mu.Unlock()
 	for body, k := range ta.n {
@@ -289,7 +267,7 @@ func TestPublishFromHandler(t *testing.T) {
 			t.Fatal(err)
 		}
 		publish(t, a, "ping", "0")
-		if k := recv(t, "end of the chain", done); k != hops {
+		if k := testenv.Recv(t, "end of the chain", done); k != hops {
 			t.Fatalf("chain ended at %d", k)
 		}
 	})
@@ -321,7 +299,7 @@ func TestPublishFromHandler(t *testing.T) {
 			t.Fatal(err)
 		}
 		publish(t, b, "loop", "x")
-		waitFor(t, "the loop to run", func() bool { return loops.Load() >= 100 })
+		testenv.WaitFor(t, "the loop to run", func() bool { return loops.Load() >= 100 })
 		if err := b.Disconnect(t.Context()); err != nil {
 			t.Fatalf("Disconnect: %v", err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/openmicro/go-micro/broker"
 	"github.com/openmicro/go-micro/broker/brokertest"
 	"github.com/openmicro/go-micro/broker/memory"
+	"github.com/openmicro/go-micro/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -54,21 +55,6 @@ func connect(t *testing.T, bus *memory.Bus) broker.Broker {
 // quiet keeps the broker's expected warnings out of the test output.
 func quiet() broker.Option { return broker.Logger(slog.New(slog.DiscardHandler)) }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		select {
-		case <-time.After(time.Millisecond):
-		case <-t.Context().Done():
-			t.Fatal("test ended")
-		}
-	}
-}
-
 func TestSeparateBusesAreIsolated(t *testing.T) {
 	a, b := connect(t, memory.NewBus()), connect(t, memory.NewBus())
 	var got atomic.Int64
@@ -93,7 +79,7 @@ func TestSeparateBusesAreIsolated(t *testing.T) {
 	if err := b.Publish(t.Context(), "t", &broker.Message{}); err != nil { // fence on b's bus
 		t.Fatal(err)
 	}
-	waitFor(t, "b's own message", func() bool { return got.Load() >= 1 })
+	testenv.WaitFor(t, "b's own message", func() bool { return got.Load() >= 1 })
 	if got.Load() != 1 {
 		t.Errorf("subscriber on another bus got %d messages, want only its own bus's 1", got.Load())
 	}
@@ -130,7 +116,7 @@ func TestNackRedelivers(t *testing.T) {
 			if err := b.Publish(t.Context(), "t", &broker.Message{Body: []byte("x")}); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "all deliveries", func() bool { return calls.Load() >= memory.MaxDeliveries })
+			testenv.WaitFor(t, "all deliveries", func() bool { return calls.Load() >= memory.MaxDeliveries })
 			// Redeliveries go to the back of the queue: once the fence
 			// has been handled, no redelivery is pending.
 			if err := b.Publish(t.Context(), "t", &broker.Message{Body: []byte("fence")}); err != nil {
@@ -199,7 +185,7 @@ func TestSlowSubscriberLosesNothing(t *testing.T) {
 		}
 	}
 	close(release)
-	waitFor(t, "every message", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= n })
+	testenv.WaitFor(t, "every message", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= n })
 	mu.Lock()
 	defer mu.Unlock()
 	for i, v := range got { // a plain subscriber sees publish order
@@ -292,14 +278,14 @@ func TestQueueGroupSpreadsAndSpansBrokers(t *testing.T) {
 		}
 		publish()
 		sent++
-		waitFor(t, "the message to be taken", func() bool { return c1.Load()+c2.Load() >= int64(sent) })
+		testenv.WaitFor(t, "the message to be taken", func() bool { return c1.Load()+c2.Load() >= int64(sent) })
 	}
 	const n = 100
 	for range n {
 		publish()
 	}
 	// With member 1 stuck, member 2 takes everything else.
-	waitFor(t, "member 2 to take the rest", func() bool { return c2.Load() >= int64(sent-1+n) })
+	testenv.WaitFor(t, "member 2 to take the rest", func() bool { return c2.Load() >= int64(sent-1+n) })
 	close(block)
 	if c1.Load() != 1 || c2.Load() != int64(sent-1+n) {
 		t.Errorf("member 1 got %d, member 2 got %d; want 1 and %d", c1.Load(), c2.Load(), sent-1+n)

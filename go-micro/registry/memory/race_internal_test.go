@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/openmicro/go-micro/registry"
+	"github.com/openmicro/go-micro/testenv"
 )
 
 // goroutinesIn counts the goroutines whose stack holds all of frames.
@@ -35,19 +36,6 @@ func goroutinesIn(frames ...string) int {
 		}
 	}
 	return count
-}
-
-// waitFor polls cond until it holds, failing the test after 10s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after 10s", what)
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
-	}
 }
 
 const expireFrame = "memory.(*memoryRegistry).expire("
@@ -144,13 +132,13 @@ func TestExpiryRaces(t *testing.T) {
 				}
 			})
 			r.register(svc("s", "a"), time.Millisecond)
-			waitFor(t, "expire waiting on the lock", func() bool {
+			testenv.WaitFor(t, "expire waiting on the lock", func() bool {
 				return goroutinesIn(expireFrame, "sync.(*Mutex).Lock") == 1
 			})
 			tc.change(r)
 			locked = false
 			r.mu.Unlock()
-			waitFor(t, "expire to return", func() bool { return goroutinesIn(expireFrame) == 0 })
+			testenv.WaitFor(t, "expire to return", func() bool { return goroutinesIn(expireFrame) == 0 })
 
 			ss, err := r.GetService(ctx, "s")
 			var ids []string

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/openmicro/go-micro/registry"
+	"github.com/openmicro/go-micro/testenv"
 )
 
 // tally is what one watcher saw of one node: the actions in order.
@@ -237,7 +238,7 @@ func TestMassExpiry(t *testing.T) {
 	if _, _, timers := r.counts(); timers != 0 {
 		t.Fatalf("%d timers left", timers)
 	}
-	waitFor(t, "timer goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
+	testenv.WaitFor(t, "timer goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
 }
 
 // TestReplayMatchesState: writers race registrations with and without
@@ -476,7 +477,7 @@ func TestWatcherStopRaces(t *testing.T) {
 	close(quit)
 	writers.Wait()
 	wg.Wait()
-	waitFor(t, "every watcher to leave the registry", func() bool {
+	testenv.WaitFor(t, "every watcher to leave the registry", func() bool {
 		_, n, _ := r.counts()
 		return n == 0
 	})

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmicro/go-micro/testenv"
 	"github.com/openmicro/go-micro/transport"
 )
 
@@ -23,16 +24,16 @@ func serveEcho(t *testing.T, tr transport.Transport) transport.Listener {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var handlers handlerGroup
+	var handlers testenv.Group
 	accepted := make(chan struct{})
 	go func() {
 		defer close(accepted)
 		_ = l.Accept(func(s transport.Socket) {
 			defer s.Close()
-			if !handlers.enter() {
+			if !handlers.Enter() {
 				return
 			}
-			defer handlers.leave()
+			defer handlers.Leave()
 			ctx := context.Background()
 			var m transport.Message
 			for s.Recv(ctx, &m) == nil {
@@ -86,17 +87,6 @@ func (t *httpTransport) conns(addr string) []*conn {
 		return append([]*conn(nil), ac.conns...)
 	}
 	return nil
-}
-
-// eventually polls cond until it holds or wait passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("%s: not within %v", what, wait)
 }
 
 func TestPlainHTTPRequest(t *testing.T) {
@@ -222,7 +212,7 @@ func TestDeadConnectionLeavesPool(t *testing.T) {
 	if err := s.Recv(t.Context(), &m); !errors.Is(err, transport.ErrClosed) && err != io.EOF {
 		t.Fatalf("Recv on a dead connection = %v, want ErrClosed or EOF", err)
 	}
-	eventually(t, "dead connection removed from the pool", func() bool { return len(tr.conns(l.Addr())) == 0 })
+	testenv.WaitFor(t, "dead connection removed from the pool", func() bool { return len(tr.conns(l.Addr())) == 0 })
 	if err := roundTrip(t, tr, l.Addr(), "again"); err == nil {
 		t.Fatal("round trip to a closed listener worked")
 	}
@@ -235,7 +225,7 @@ func TestIdleConnectionClosed(t *testing.T) {
 	if err := roundTrip(t, tr, l.Addr(), "hi"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "idle connection closed", func() bool { return len(tr.conns(l.Addr())) == 0 })
+	testenv.WaitFor(t, "idle connection closed", func() bool { return len(tr.conns(l.Addr())) == 0 })
 	if err := roundTrip(t, tr, l.Addr(), "redial"); err != nil {
 		t.Fatalf("after idle close: %v", err)
 	}
@@ -281,33 +271,4 @@ func TestMaxMessageSizeClamped(t *testing.T) {
 			}
 		})
 	}
-}
-
-// handlerGroup tracks Accept handlers, which the transport starts in
-// goroutines of its own: enter, called first thing in a handler, refuses
-// once wait has begun, so that no Add ever races with Wait.
-type handlerGroup struct {
-	mu      sync.Mutex
-	closing bool
-	wg      sync.WaitGroup
-}
-
-func (g *handlerGroup) enter() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closing {
-		return false
-	}
-	g.wg.Add(1)
-	return true
-}
-
-func (g *handlerGroup) leave() { g.wg.Done() }
-
-// Wait stops new handlers and waits for the running ones.
-func (g *handlerGroup) Wait() {
-	g.mu.Lock()
-	g.closing = true
-	g.mu.Unlock()
-	g.wg.Wait()
 }

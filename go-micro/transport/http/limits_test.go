@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmicro/go-micro/testenv"
 	"github.com/openmicro/go-micro/transport"
 )
 
@@ -95,7 +96,7 @@ func TestWriteStall(t *testing.T) {
 		if !c.closed() {
 			t.Fatal("the stalled connection is still open")
 		}
-		eventually(t, "stalled connection left the pool", func() bool { return !slices.Contains(tr.conns(addr), c) })
+		testenv.WaitFor(t, "stalled connection left the pool", func() bool { return !slices.Contains(tr.conns(addr), c) })
 	})
 	t.Run("server", func(t *testing.T) {
 		tr := newHTTP(t)
@@ -106,16 +107,16 @@ func TestWriteStall(t *testing.T) {
 		}
 		sendErr := make(chan error, 1)
 		recvErr := make(chan error, 1)
-		var handlers handlerGroup
+		var handlers testenv.Group
 		accepted := make(chan struct{})
 		go func() {
 			defer close(accepted)
 			_ = ln.Accept(func(s transport.Socket) {
 				defer s.Close()
-				if !handlers.enter() {
+				if !handlers.Enter() {
 					return
 				}
-				defer handlers.leave()
+				defer handlers.Leave()
 				ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
 				defer cancel()
 				var m transport.Message
@@ -145,7 +146,7 @@ func TestWriteStall(t *testing.T) {
 		write(t, nc, cat(msgFrame(1, "send"), ctrlFrame(frameWindow, 1, 1<<30), msgFrame(3, "recv")))
 		stallCheck(t, "handler Send to a client that stopped reading", awaitErr(t, "Send", sendErr))
 		stallCheck(t, "handler Recv on the stalled connection", awaitErr(t, "Recv", recvErr))
-		eventually(t, "stalled connection left the listener", func() bool { return len(serverConns(ln)) == 0 })
+		testenv.WaitFor(t, "stalled connection left the listener", func() bool { return len(serverConns(ln)) == 0 })
 	})
 }
 
@@ -215,7 +216,7 @@ func TestServerStreamLimit(t *testing.T) {
 	if len(sc) != 1 {
 		t.Fatalf("listener holds %d connections, want 1", len(sc))
 	}
-	eventually(t, "server stream released", func() bool {
+	testenv.WaitFor(t, "server stream released", func() bool {
 		sc[0].mu.Lock()
 		defer sc[0].mu.Unlock()
 		return sc[0].open < limit

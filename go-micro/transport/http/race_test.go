@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmicro/go-micro/testenv"
 	"github.com/openmicro/go-micro/transport"
 )
 
@@ -71,7 +72,7 @@ func TestSocketCloseRaces(t *testing.T) {
 	if len(c) != 1 {
 		t.Fatalf("%d connections, want 1", len(c))
 	}
-	eventually(t, "closed streams leave the client's table", func() bool { return streamCount(c[0]) == 0 })
+	testenv.WaitFor(t, "closed streams leave the client's table", func() bool { return streamCount(c[0]) == 0 })
 }
 
 func streamCount(c *conn) int {
@@ -206,7 +207,7 @@ func TestDialCancelDuringConnect(t *testing.T) {
 		}
 		second <- err
 	}()
-	eventually(t, "second Dial waiting", func() bool {
+	testenv.WaitFor(t, "second Dial waiting", func() bool {
 		tr.mu.RLock()
 		defer tr.mu.RUnlock()
 		ac := tr.pool[addr]
@@ -242,15 +243,15 @@ func TestShutdownDuringDials(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var handlers handlerGroup
+		var handlers testenv.Group
 		accepted := make(chan error, 1)
 		go func() {
 			accepted <- l.Accept(func(s transport.Socket) {
 				defer s.Close()
-				if !handlers.enter() {
+				if !handlers.Enter() {
 					return
 				}
-				defer handlers.leave()
+				defer handlers.Leave()
 				var m transport.Message
 				for s.Recv(context.Background(), &m) == nil {
 					if s.Send(context.Background(), &m) != nil {
@@ -289,7 +290,7 @@ func TestShutdownDuringDials(t *testing.T) {
 				}
 			})
 		}
-		eventually(t, "traffic flowing", func() bool { return ok.Load() > 50 })
+		testenv.WaitFor(t, "traffic flowing", func() bool { return ok.Load() > 50 })
 		within(t, fmt.Sprintf("round %d: Shutdown", round), func() {
 			if err := l.Shutdown(context.Background()); err != nil {
 				t.Errorf("Shutdown = %v", err)
@@ -312,7 +313,7 @@ func TestPeerDiesMidStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var handlers handlerGroup
+	var handlers testenv.Group
 	var inHandler sync.WaitGroup
 	dead := make(chan struct{})
 	handlerErrs := make(chan error, 100)
@@ -320,10 +321,10 @@ func TestPeerDiesMidStream(t *testing.T) {
 	go func() {
 		accepted <- l.Accept(func(s transport.Socket) {
 			defer s.Close()
-			if !handlers.enter() {
+			if !handlers.Enter() {
 				return
 			}
-			defer handlers.leave()
+			defer handlers.Leave()
 			var m transport.Message
 			if err := s.Recv(context.Background(), &m); err != nil {
 				handlerErrs <- err
@@ -403,7 +404,7 @@ func TestPeerDiesMidStream(t *testing.T) {
 		}
 	}
 	within(t, "handlers after Listener.Close", handlers.Wait)
-	eventually(t, "dead connection left the pool", func() bool { return len(tr.conns(l.Addr())) == 0 })
+	testenv.WaitFor(t, "dead connection left the pool", func() bool { return len(tr.conns(l.Addr())) == 0 })
 }
 
 // TestServerRestart: after the server restarts on the same address, the
@@ -437,7 +438,7 @@ func TestServerRestart(t *testing.T) {
 			accepted := make(chan struct{})
 			go func() { defer close(accepted); _ = l2.Accept(echoHandler) }()
 			t.Cleanup(func() { _ = l2.Close(); <-accepted })
-			eventually(t, "dead connection evicted", func() bool { return len(tr.conns(addr)) == 0 })
+			testenv.WaitFor(t, "dead connection evicted", func() bool { return len(tr.conns(addr)) == 0 })
 			if err := roundTrip(t, tr, addr, "second life"); err != nil {
 				t.Fatalf("Dial after the restart: %v", err)
 			}
@@ -490,16 +491,16 @@ func TestNoHeadOfLineBlocking(t *testing.T) {
 		t.Fatal(err)
 	}
 	release := make(chan struct{})
-	var handlers handlerGroup
+	var handlers testenv.Group
 	drained := make(chan int, 1)
 	accepted := make(chan error, 1)
 	go func() {
 		accepted <- l.Accept(func(s transport.Socket) {
 			defer s.Close()
-			if !handlers.enter() {
+			if !handlers.Enter() {
 				return
 			}
-			defer handlers.leave()
+			defer handlers.Leave()
 			ctx := context.Background()
 			var m transport.Message
 			if s.Recv(ctx, &m) != nil {
@@ -644,7 +645,7 @@ func TestStreamTablesEmptyAfterUnaryCalls(t *testing.T) {
 		t.Errorf("client connection holds %d streams, %d active, want none", streams, active)
 	}
 	ll := l.(*listener)
-	eventually(t, "server stream tables empty", func() bool {
+	testenv.WaitFor(t, "server stream tables empty", func() bool {
 		ll.mu.Lock()
 		defer ll.mu.Unlock()
 		if ll.active != 0 || len(ll.conns) != 1 {

@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/openmicro/go-micro/testenv"
 	"github.com/openmicro/go-micro/transport"
 )
 
@@ -166,7 +167,7 @@ func TestSlowlorisHandshake(t *testing.T) {
 			}
 		}
 		ll := l.(*listener)
-		eventually(t, "handshake goroutines gone", func() bool {
+		testenv.WaitFor(t, "handshake goroutines gone", func() bool {
 			ll.mu.Lock()
 			defer ll.mu.Unlock()
 			return len(ll.raw) == 0
@@ -182,7 +183,7 @@ func TestSlowlorisHandshake(t *testing.T) {
 			nc := rawDial(t, l.Addr())
 			write(t, nc, []byte("GET / HTTP/1.1\r\n"))
 			ll := l.(*listener)
-			eventually(t, "both connections accepted", func() bool {
+			testenv.WaitFor(t, "both connections accepted", func() bool {
 				ll.mu.Lock()
 				defer ll.mu.Unlock()
 				return len(ll.raw) == 2
@@ -398,14 +399,14 @@ func pipeListener(t *testing.T, opt transport.Option, fn func(transport.Socket))
 func TestShutdownWithStalledClient(t *testing.T) {
 	noLeaks(t)
 	sending := make(chan struct{}, 1)
-	var handlers handlerGroup
+	var handlers testenv.Group
 	t.Cleanup(handlers.Wait)
 	l, nc, _ := pipeListener(t, transport.MaxMessageSize(1<<20), func(s transport.Socket) {
 		defer s.Close()
-		if !handlers.enter() {
+		if !handlers.Enter() {
 			return
 		}
-		defer handlers.leave()
+		defer handlers.Leave()
 		signal(sending)
 		for s.Send(context.Background(), &transport.Message{Body: make([]byte, 64<<10)}) == nil {
 		}
@@ -507,7 +508,7 @@ func TestMalformedFramesFromServer(t *testing.T) {
 		if !errors.Is(err, transport.ErrClosed) {
 			t.Fatalf("Recv = %v, want ErrClosed", err)
 		}
-		eventually(t, "broken connection left the pool", func() bool { return len(tr.conns(addr)) == 0 })
+		testenv.WaitFor(t, "broken connection left the pool", func() bool { return len(tr.conns(addr)) == 0 })
 	}
 	streamReset := func(want error) func(t *testing.T, tr *httpTransport, addr string, s transport.Socket, err error) {
 		return func(t *testing.T, tr *httpTransport, addr string, s transport.Socket, err error) {
@@ -536,7 +537,7 @@ func TestMalformedFramesFromServer(t *testing.T) {
 			if !errors.Is(err, transport.ErrClosed) {
 				t.Fatalf("Recv = %v, want ErrClosed", err)
 			}
-			eventually(t, "connection told GOAWAY left the pool", func() bool { return len(tr.conns(addr)) == 0 })
+			testenv.WaitFor(t, "connection told GOAWAY left the pool", func() bool { return len(tr.conns(addr)) == 0 })
 		}},
 		{name: "message over the limit", reply: msgFrame(1, strings.Repeat("x", 2<<10)),
 			check: streamReset(transport.ErrMessageTooLarge), wantReset: codeTooLarge},

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmicro/go-micro/testenv"
 	"github.com/openmicro/go-micro/transport"
 )
 
@@ -129,15 +130,15 @@ func (e *env) serve(handler func(ctx context.Context, s transport.Socket)) trans
 		e.t.Errorf("Listener.Addr() is empty")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var handlers handlerGroup
+	var handlers testenv.Group
 	accepted := make(chan error, 1)
 	go func() {
 		accepted <- l.Accept(func(s transport.Socket) {
 			defer func() { _ = s.Close() }()
-			if !handlers.enter() {
+			if !handlers.Enter() {
 				return
 			}
-			defer handlers.leave()
+			defer handlers.Leave()
 			handler(ctx, s)
 		})
 	}()
@@ -936,33 +937,4 @@ func testQueuedCallsCancel(e *env) {
 		t.Errorf("blocked Send = %v, want context.Canceled", err)
 	}
 	close(release)
-}
-
-// handlerGroup tracks Accept handlers, which the transport starts in
-// goroutines of its own: enter, called first thing in a handler, refuses
-// once wait has begun, so that no Add ever races with Wait.
-type handlerGroup struct {
-	mu      sync.Mutex
-	closing bool
-	wg      sync.WaitGroup
-}
-
-func (g *handlerGroup) enter() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closing {
-		return false
-	}
-	g.wg.Add(1)
-	return true
-}
-
-func (g *handlerGroup) leave() { g.wg.Done() }
-
-// Wait stops new handlers and waits for the running ones.
-func (g *handlerGroup) Wait() {
-	g.mu.Lock()
-	g.closing = true
-	g.mu.Unlock()
-	g.wg.Wait()
 }

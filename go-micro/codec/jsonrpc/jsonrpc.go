@@ -122,7 +122,7 @@ func (c *jsonrpcCodec) ReadHeader(m *codec.Message, t codec.MessageType) error {
 	case msgErr != "":
 		typ = codec.Error
 	}
-	if want := expects(t); want != "" && want != expects(typ) {
+	if want := wire.Side(t); want != "" && want != wire.Side(typ) {
 		return invalid(fmt.Errorf("got a %v, want a %v", typ, t))
 	}
 	if numeric && isRequest {
@@ -139,17 +139,6 @@ func (c *jsonrpcCodec) ReadHeader(m *codec.Message, t codec.MessageType) error {
 	c.body = body
 	c.pending = true
 	return nil
-}
-
-// expects groups message types by the envelope shape they use.
-func expects(t codec.MessageType) string {
-	switch t {
-	case codec.Request, codec.Event:
-		return "request"
-	case codec.Response, codec.Error:
-		return "response"
-	}
-	return ""
 }
 
 // decode reads the next envelope and sorts its errors (see the json codec).

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/openmicro/go-micro/codec"
+	"github.com/openmicro/go-micro/codec/internal/wire"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
@@ -130,7 +131,7 @@ func (c *protorpcCodec) ReadHeader(m *codec.Message, t codec.MessageType) error 
 	if err != nil {
 		return invalid(err)
 	}
-	if want := kind(t); want != "" && want != kind(got.Type) {
+	if want := wire.Side(t); want != "" && want != wire.Side(got.Type) {
 		return invalid(fmt.Errorf("got a %v (%d), want a %v", got.Type, int(got.Type), t))
 	}
 	if m != nil {
@@ -166,17 +167,6 @@ func (c *protorpcCodec) readLength(r byteReader, first bool) (int, error) {
 }
 
 const binaryMaxVarintLen64 = 10
-
-// kind groups message types by the side that sends them.
-func kind(t codec.MessageType) string {
-	switch t {
-	case codec.Request, codec.Event:
-		return "request"
-	case codec.Response, codec.Error:
-		return "response"
-	}
-	return ""
-}
 
 // ReadBody decodes the body of the frame whose header was just read into
 // v: a proto.Message, a *[]byte, or nil to discard it. For any other type,

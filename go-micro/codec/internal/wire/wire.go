@@ -1,7 +1,11 @@
 // Package wire holds the small I/O helpers the built-in codecs share.
 package wire
 
-import "io"
+import (
+	"io"
+
+	"github.com/openmicro/go-micro/codec"
+)
 
 // ReadAll appends everything r yields until io.EOF to b and returns the
 // extended slice; unlike io.ReadAll it reuses b's spare capacity, so a
@@ -36,4 +40,18 @@ func (t *ReadTracker) Read(p []byte) (int, error) {
 		t.Err = err
 	}
 	return n, err
+}
+
+// Side names the side of a call that sends messages of type t: "request"
+// for requests and events, "response" for responses and errors, and ""
+// for any other type. The rpc codecs use it to refuse a message of the
+// wrong side.
+func Side(t codec.MessageType) string {
+	switch t {
+	case codec.Request, codec.Event:
+		return "request"
+	case codec.Response, codec.Error:
+		return "response"
+	}
+	return ""
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/openmicro/go-micro/codec"
 )
 
 func TestReadAll(t *testing.T) {
@@ -34,5 +36,17 @@ func TestReadTracker(t *testing.T) {
 	rt = &ReadTracker{R: strings.NewReader("x")}
 	if _, err := io.ReadAll(rt); err != nil || rt.Err != nil {
 		t.Fatalf("EOF must not be tracked: %v, %v", err, rt.Err)
+	}
+}
+
+func TestSide(t *testing.T) {
+	for typ, want := range map[codec.MessageType]string{
+		codec.Request: "request", codec.Event: "request",
+		codec.Response: "response", codec.Error: "response",
+		0: "", 99: "",
+	} {
+		if got := Side(typ); got != want {
+			t.Errorf("Side(%v) = %q, want %q", typ, got, want)
+		}
 	}
 }

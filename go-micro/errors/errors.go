@@ -121,6 +121,9 @@ func Conflict(id, format string, a ...any) *Error { return newf(409, id, format,
 // RequestEntityTooLarge (413): the body is over the size limit.
 func RequestEntityTooLarge(id, format string, a ...any) *Error { return newf(413, id, format, a) }
 
+// UnsupportedMediaType (415): no codec for the request's content type.
+func UnsupportedMediaType(id, format string, a ...any) *Error { return newf(415, id, format, a) }
+
 // InternalServerError (500): the handler failed.
 func InternalServerError(id, format string, a ...any) *Error { return newf(500, id, format, a) }
 

@@ -15,7 +15,7 @@ func TestConstructors(t *testing.T) {
 		code int32
 	}{
 		{BadRequest, 400}, {Unauthorized, 401}, {Forbidden, 403}, {NotFound, 404},
-		{MethodNotAllowed, 405}, {Timeout, 408}, {Conflict, 409}, {RequestEntityTooLarge, 413},
+		{MethodNotAllowed, 405}, {Timeout, 408}, {Conflict, 409}, {RequestEntityTooLarge, 413}, {UnsupportedMediaType, 415},
 		{InternalServerError, 500}, {NotImplemented, 501}, {BadGateway, 502},
 		{ServiceUnavailable, 503}, {GatewayTimeout, 504},
 	}

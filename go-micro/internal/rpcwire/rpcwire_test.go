@@ -1,0 +1,40 @@
+package rpcwire
+
+import (
+	"testing"
+
+	"github.com/openmicro/go-micro/codec"
+	_ "github.com/openmicro/go-micro/codec/json"
+	_ "github.com/openmicro/go-micro/codec/jsonrpc"
+)
+
+// A body holding more than one value must not leak its rest into the next
+// Decode on the same Codec.
+func TestDecodeKeepsNothingBetweenBodies(t *testing.T) {
+	for _, tc := range []struct {
+		ct          string
+		first, next string
+	}{
+		{"application/json", `{"a":1}{"a":2}`, `{"a":3}`},
+		{"application/json-rpc", `{"id":"1","result":{"a":1}}` + "\n" + `{"id":"2","result":{"a":2}}`, `{"id":"3","result":{"a":3}}`},
+	} {
+		c, err := NewCodec(tc.ct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct{ A int }
+		if err := c.Decode([]byte(tc.first), &codec.Message{}, codec.Response, &v); err != nil || v.A != 1 {
+			t.Fatalf("%s first: %v %+v", tc.ct, err, v)
+		}
+		if err := c.Decode([]byte(tc.next), &codec.Message{}, codec.Response, &v); err != nil || v.A != 3 {
+			t.Fatalf("%s next: got %+v (%v), want a=3: the previous body leaked", tc.ct, v, err)
+		}
+	}
+}
+
+func TestMetadataDropsReserved(t *testing.T) {
+	md := Metadata(map[string]string{"content-type": "x", "micro-id": "1", "x-user": "ann", "Timeout": "1s"})
+	if len(md) != 1 || md["X-User"] != "ann" {
+		t.Fatalf("got %v", md)
+	}
+}

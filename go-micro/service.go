@@ -453,6 +453,9 @@ func (s *service) run() error {
 		log.Info("micro: service stopping", "cause", context.Cause(sigCtx))
 	}
 
+	// From here a second SIGINT or SIGTERM has its default effect, so a
+	// stop that hangs can still be interrupted.
+	stopSignals()
 	record(runHooks("BeforeStop", o.BeforeStop, false))
 	if started {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(o.Context), o.GracePeriod)

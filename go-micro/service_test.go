@@ -353,9 +353,12 @@ func TestHookErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, "hooks")
 			ctx, cancel := context.WithCancel(t.Context())
-			cancel() // nothing to wait for: Run stops as soon as it started
-			s := newTestService(t, append(append(e.options(), Name("hooks"), Context(ctx), Args([]string{"prog"})),
-				tc.opts(e)...)...)
+			defer cancel()
+			// Run stops as soon as it started. (A Context ended before Run
+			// would race with the start, which it may abort.)
+			opts := append(append(e.options(), Name("hooks"), Context(ctx), Args([]string{"prog"})), tc.opts(e)...)
+			opts = append(opts, AfterStart(func() error { cancel(); return nil }))
+			s := newTestService(t, opts...)
 			err := s.Run()
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Run = %v, want %v", err, tc.want)

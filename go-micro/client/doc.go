@@ -54,7 +54,8 @@
 // whose wait ends early when ctx ends. RetryOnError retries 408, 500, 502,
 // 503 and 504, never once ctx is done: in practice a node that cannot be
 // dialled or that went away (503), a handler's failure (500) and upstream
-// errors. When Next has no node left for a retry, the last attempt's error
+// errors, but not an answer the client cannot decode (its own 500: the
+// handler ran). When Next has no node left for a retry, the last attempt's error
 // is returned.
 //
 // Each attempt runs through the call wrappers (the client's [WrapCall],
@@ -89,7 +90,7 @@
 //	400  the codec cannot encode the request body; a nil request (not
 //	     retried)
 //	500  the answer does not decode (or names a content type without a
-//	     codec); no selector and no address
+//	     codec; not retried); no selector and no address
 //
 // # Streams
 //
@@ -97,8 +98,8 @@
 // and opening message), marking each try. RequestTimeout does not bound
 // streams, which may live long: only ctx does, and a ctx deadline is sent
 // as Timeout. Call wrappers do not apply to streams. The [Stream]'s
-// Context is a child of ctx that ends at Close, when the server ends the
-// stream, or with ctx.
+// Context is a child of ctx that ends at Close, when Recv returns the
+// server's end of the stream, or with ctx.
 //
 // Send encodes a message and sends it; it returns [ErrClosed] after Close,
 // io.EOF once the server has ended the stream (Recv tells how), a 400 for a

@@ -33,15 +33,20 @@ func ExponentialBackoff(_ context.Context, _ Request, attempt int) time.Duration
 
 // RetryOnError is the default [RetryFunc]. It retries when the failure may
 // pass on another attempt or another node: codes 408 (an attempt timed
-// out), 500, 502, 503 (the node could not be reached or went away) and
-// 504. It never retries once ctx is done, nor a nil error, nor the caller's
-// own mistakes (every other 4xx, 413 and 415 included) or 501.
+// out), 500 (but not the client's own 500 for an answer it cannot decode:
+// the handler ran), 502, 503 (the node could not be reached or went away)
+// and 504. It never retries once ctx is done, nor a nil error, nor the
+// caller's own mistakes (every other 4xx, 413 and 415 included) or 501.
 func RetryOnError(ctx context.Context, _ Request, _ int, err error) bool {
 	if err == nil || ctx.Err() != nil {
 		return false
 	}
 	switch errors.Code(err) {
-	case 408, 500, 502, 503, 504:
+	case 500:
+		// A 500 the client made means the node answered with something
+		// it cannot decode: the handler ran, and must not run again.
+		return !madeByClient(err)
+	case 408, 502, 503, 504:
 		return true
 	}
 	return false

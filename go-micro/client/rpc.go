@@ -4,6 +4,7 @@ import (
 	"context"
 	stderrors "errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/openmicro/go-micro/codec"
@@ -192,9 +193,12 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp any, opts ...Call
 			}
 			return selectError(ctx, req, err)
 		}
-		err = call(ctx, node, req, rsp, co)
 		if marked {
-			c.mark(req, node, err)
+			at := &attemptCtx{Context: ctx}
+			err = call(at, node, req, rsp, co)
+			c.mark(req, node, err, at.answered.Load())
+		} else {
+			err = call(ctx, node, req, rsp, co)
 		}
 		if err == nil {
 			return nil
@@ -208,13 +212,40 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp any, opts ...Call
 	}
 }
 
-// mark tells the selector how the node did: a failure when the client
-// could not reach it or lost it (a 503 the client made), a success when it
-// answered, even with an error (a handler's 404 says nothing against the
-// node), and nothing when the caller's ctx ended first.
-func (c *rpcClient) mark(req Request, node *registry.Node, err error) {
+// attemptCtx is the ctx of one attempt whose outcome goes to Mark: the
+// base CallFunc, found through Value, records in it that the node answered,
+// whatever the call wrappers then make of the answer.
+type attemptCtx struct {
+	context.Context
+	answered atomic.Bool
+}
+
+// attemptKey is the Value key of an *attemptCtx.
+type attemptKey struct{}
+
+func (a *attemptCtx) Value(key any) any {
+	if key == (attemptKey{}) {
+		return a
+	}
+	return a.Context.Value(key)
+}
+
+// setAnswered records, for Mark, that the node of the attempt in ctx
+// answered.
+func setAnswered(ctx context.Context) {
+	if a, ok := ctx.Value(attemptKey{}).(*attemptCtx); ok {
+		a.answered.Store(true)
+	}
+}
+
+// mark tells the selector how the node did: a success when it answered,
+// even with an error (a handler's 404 says nothing against the node, nor
+// does a 503 its own client got further down and passed on), a failure
+// when the client could not reach it or lost it (a 503 the client made),
+// and nothing when the caller's ctx ended first.
+func (c *rpcClient) mark(req Request, node *registry.Node, err error, answered bool) {
 	switch {
-	case err == nil:
+	case err == nil || answered:
 		c.opts.Selector.Mark(req.Service(), node, nil)
 	case nodeFailed(err):
 		c.opts.Selector.Mark(req.Service(), node, err)
@@ -293,6 +324,7 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 		c.codecs.put(cdc)
 		return transportError(ctx, req, node.Address, "receive", err)
 	}
+	setAnswered(ctx)
 	err, reusable := decodeResponse(&c.codecs, cdc, req, &st.msg, &st.in, rsp)
 	if reusable {
 		c.codecs.put(cdc)

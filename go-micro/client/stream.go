@@ -49,7 +49,7 @@ func (c *rpcClient) Stream(ctx context.Context, req Request, opts ...CallOption)
 		}
 		s, err := c.open(ctx, node, req)
 		if marked {
-			c.mark(req, node, err)
+			c.mark(req, node, err, false)
 		}
 		if err == nil {
 			return s, nil

@@ -90,7 +90,9 @@
 //
 //   - no codec for the Content-Type (or none given): 415 Unsupported Media
 //     Type; a codec that cannot take the endpoint's Go types (a plain struct
-//     with application/protobuf) gives 415 too;
+//     with application/protobuf) gives 415 too, for the request, the
+//     response, or a stream message whose Recv or Send error the handler
+//     returns;
 //   - unknown endpoint: 404 Not Found, naming service and endpoint;
 //   - missing endpoint, malformed body, bad Timeout or Micro-Stream header,
 //     Call on a stream endpoint or Stream on a unary one: 400 Bad Request
@@ -156,9 +158,11 @@
 // refuses them; it closes the streams that have not sent their request
 // yet, waits for the calls and streams in progress until its ctx ends,
 // unsubscribes, disconnects the broker, and returns ctx's error if calls
-// had to be cut short (their contexts end then). A server may be started
-// again after Stop. Start on a running server returns [ErrStarted], Stop
-// on a stopped one [ErrNotStarted].
+// had to be cut short (their contexts end then). A Stop that comes while
+// Start runs waits for the Start (returning ctx's error if ctx ends first)
+// and then stops the server. A server may be started again after Stop.
+// Start on a running server returns [ErrStarted], Stop on a stopped one
+// [ErrNotStarted].
 //
 // Every goroutine the server starts ends by Stop. Server methods are safe
 // for concurrent use, and handlers are called concurrently, one goroutine

@@ -34,14 +34,15 @@ type rpcServer struct {
 	errs     atomic.Uint64
 	started  atomic.Int64 // unix seconds of the latest Start
 
-	mu       sync.Mutex
-	opts     Options // Address is the bound one while running
-	address  string  // the Address configured
-	state    state
-	handlers []*rpcHandler
-	names    map[string]bool // endpoint names handled
-	subs     []*rpcSubscriber
-	run      *run
+	mu        sync.Mutex
+	opts      Options // Address is the bound one while running
+	address   string  // the Address configured
+	state     state
+	startDone chan struct{} // closed when the Start in progress returns
+	handlers  []*rpcHandler
+	names     map[string]bool // endpoint names handled
+	subs      []*rpcSubscriber
+	run       *run
 }
 
 // run is what one Start builds and Stop tears down.
@@ -201,6 +202,8 @@ func (s *rpcServer) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.state = starting
+	startDone := make(chan struct{})
+	s.startDone = startDone
 	handlers := append([]*rpcHandler(nil), s.handlers...)
 	subs := append([]*rpcSubscriber(nil), s.subs...)
 	s.mu.Unlock()
@@ -209,6 +212,7 @@ func (s *rpcServer) Start(ctx context.Context) (err error) {
 	defer func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		close(startDone)
 		if err != nil {
 			s.state = idle
 			return
@@ -259,9 +263,21 @@ func (s *rpcServer) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// Stop deregisters, drains and closes; see Server.
+// Stop deregisters, drains and closes; see Server. A Stop that comes
+// while Start runs waits for it (until ctx ends) and then stops what it
+// started.
 func (s *rpcServer) Stop(ctx context.Context) error {
 	s.mu.Lock()
+	for s.state == starting {
+		done := s.startDone
+		s.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s.mu.Lock()
+	}
 	if s.state != running {
 		s.mu.Unlock()
 		return ErrNotStarted
@@ -282,7 +298,16 @@ func (s *rpcServer) Stop(ctx context.Context) error {
 	}
 	<-r.accepted
 	r.cancel() // the calls cut short see their context end
-	r.unsubscribe(ctx)
+	// Unsubscribing takes the subscriptions out of the broker (the http
+	// broker deregisters them); when ctx already ended on calls cut short,
+	// it still gets a moment, or they would linger until their TTL.
+	uctx := ctx
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		uctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), unsubscribeGrace)
+		defer cancel()
+	}
+	r.unsubscribe(uctx)
 
 	s.mu.Lock()
 	s.state = idle
@@ -291,5 +316,8 @@ func (s *rpcServer) Stop(ctx context.Context) error {
 	s.mu.Unlock()
 	return err
 }
+
+// unsubscribeGrace bounds unsubscribing once Stop's ctx has ended.
+const unsubscribeGrace = 5 * time.Second
 
 var _ Server = (*rpcServer)(nil)

@@ -243,6 +243,9 @@ func (c *call) reply(rsp any) error {
 	name := c.r.s.opts.Name
 	b, err := c.codec.Encode(c.envelope(codec.Response, ""), rsp)
 	if err != nil {
+		if stderrors.Is(err, codec.ErrUnsupportedType) {
+			return errors.UnsupportedMediaType(name, "%s cannot encode the response of %s (%T): %v", c.contentType, c.endpoint, rsp, err)
+		}
 		return errors.InternalServerError(name, "cannot encode the response of %s as %s: %v", c.endpoint, c.contentType, err)
 	}
 	c.out = transport.Message{Header: c.responseHeader(), Body: b}
@@ -265,6 +268,11 @@ func (c *call) fail(err error) {
 		return
 	}
 	c.answered = true
+	if _, ok := stderrors.AsType[*errors.Error](err); !ok && stderrors.Is(err, codec.ErrUnsupportedType) {
+		// A stream's Recv or Send met a type the codec cannot take, and
+		// the handler passed the error up.
+		err = errors.UnsupportedMediaType(c.r.s.opts.Name, "%v", err)
+	}
 	e := errors.FromError(err)
 	we := *e
 	if we.Id == "" {

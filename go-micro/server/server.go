@@ -41,7 +41,8 @@ type Server interface {
 	// Stop deregisters first, then stops accepting, waits for the calls in
 	// progress until ctx ends, unsubscribes and closes. It returns ctx's
 	// error when calls were still running at its end (they are then
-	// abandoned).
+	// abandoned; unsubscribing then still gets up to 5 seconds). During a
+	// Start it waits for the Start, then stops.
 	Stop(ctx context.Context) error
 	// Options returns the server's options.
 	Options() Options

@@ -221,8 +221,8 @@ func waitNodes(t testing.TB, reg registry.Registry, service string, n int) {
 }
 
 // TestCallsSurviveAKilledNode makes 1,000 concurrent calls over two
-// instances and kills one of them abruptly part way: every call succeeds,
-// the failed attempts retried on the survivor.
+// instances and kills one of them abruptly once it has served some: every
+// call succeeds, the failed attempts retried on the survivor.
 func TestCallsSurviveAKilledNode(t *testing.T) {
 	reg := memory.New()
 	a := startGreeter(t, reg, "greeter", "greeter-a")
@@ -231,31 +231,37 @@ func TestCallsSurviveAKilledNode(t *testing.T) {
 	c := newClient(t, reg)
 
 	const calls = 1000
-	const killAfter = 300
+	const killAfter = 50 // calls served by greeter-a before it dies
 	var (
-		done   atomic.Int64
-		wg     sync.WaitGroup
-		failed atomic.Int64
-		errMu  sync.Mutex
-		first  error
-		killed = make(chan struct{})
-		sem    = make(chan struct{}, 64) // 64 calls in flight at once
+		done     atomic.Int64
+		wg       sync.WaitGroup
+		failed   atomic.Int64
+		errMu    sync.Mutex
+		first    error
+		start    = make(chan struct{}) // all the calls go at once
+		finished = make(chan struct{})
+		killedAt = make(chan int64, 1) // calls completed when the kill came
 	)
 	go func() {
-		// Kill a once killAfter calls have completed, while others are in
-		// flight.
-		for done.Load() < killAfter {
-			time.Sleep(time.Millisecond) // polling; the kill point needs no precision
+		// Kill greeter-a once it has served killAfter calls, while the
+		// rest are in flight or queued.
+		for a.say.calls.Load() < killAfter {
+			select {
+			case <-finished:
+				killedAt <- -1
+				return
+			case <-time.After(time.Millisecond): // polling; the kill point needs no precision
+			}
 		}
+		n := done.Load()
 		a.kill(t)
-		close(killed)
+		killedAt <- n
 	}()
 	for i := range calls {
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
+			<-start
 			var rsp HelloResponse
 			req := c.NewRequest("greeter", "Say.Hello", &HelloRequest{Name: fmt.Sprint(i)})
 			if err := c.Call(context.Background(), req, &rsp); err != nil {
@@ -271,15 +277,20 @@ func TestCallsSurviveAKilledNode(t *testing.T) {
 			done.Add(1)
 		}()
 	}
+	close(start)
 	wg.Wait()
-	<-killed
+	close(finished)
+	at := <-killedAt
 	if n := failed.Load(); n > 0 {
 		t.Fatalf("%d of %d calls failed; first: %v", n, calls, first)
 	}
 	ac, bc := a.say.calls.Load(), b.say.calls.Load()
-	t.Logf("calls served: greeter-a %d (killed), greeter-b %d", ac, bc)
-	if ac == 0 || bc == 0 {
-		t.Fatalf("calls were not spread over both nodes: a=%d b=%d", ac, bc)
+	t.Logf("greeter-a served %d calls and was killed after %d had completed; greeter-b served %d", ac, at, bc)
+	if at < 0 || at >= calls {
+		t.Fatalf("greeter-a was not killed while calls were running (served %d, killed at %d): the test proved nothing", ac, at)
+	}
+	if bc == 0 {
+		t.Fatal("greeter-b served no call")
 	}
 	if ac+bc < calls {
 		t.Fatalf("handlers ran %d times for %d successful calls", ac+bc, calls)

@@ -261,8 +261,12 @@ func TestCodecCannotTakeTypes(t *testing.T) {
 		t.Run(ep, func(t *testing.T) {
 			ctx := patient(t, 1)
 			sock := c.stream(ctx, "application/protobuf", ep)
-			if err := sock.Send(ctx, &transport.Message{Body: body}); err != nil {
-				t.Fatal(err)
+			// Tell answers without reading, and may have ended the stream
+			// before a message could be sent: only Chat needs one.
+			if ep == "Picky.Chat" {
+				if err := sock.Send(ctx, &transport.Message{Body: body}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			var m transport.Message
 			if err := sock.Recv(ctx, &m); err != nil {

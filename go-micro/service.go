@@ -192,8 +192,12 @@ func (s *service) init() error {
 		args = []string{name}
 	}
 
-	flags := append(cmd.Flags(), o.Flags...)
-	if err := checkFlags(flags); err != nil {
+	// The help flag is the app's own: urfave/cli's built-in one is a
+	// package global that parsing writes to, which races when two services
+	// in one process parse at once.
+	help := &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"}
+	flags := append(append(cmd.Flags(), o.Flags...), help)
+	if err := checkFlags(flags[:len(flags)-1]); err != nil {
 		return err
 	}
 
@@ -207,6 +211,7 @@ func (s *service) init() error {
 		Flags:           flags,
 		Writer:          s.stdout,
 		ErrWriter:       s.stderr,
+		HideHelp:        true,
 		HideHelpCommand: true,
 		HideVersion:     true,
 		// Library code never exits the process: errors are returned.
@@ -215,6 +220,9 @@ func (s *service) init() error {
 			return &usageError{err: err}
 		},
 		Action: func(c *cli.Context) error {
+			if c.Bool(help.Name) {
+				return cli.ShowAppHelp(c)
+			}
 			acted = true
 			comps, err := cmd.Build(c, cmd.Components{
 				Registry:  o.Registry,
@@ -275,7 +283,7 @@ func (s *service) init() error {
 // checkFlags refuses two flags of one name, which the flag package would
 // panic on.
 func checkFlags(flags []cli.Flag) error {
-	seen := map[string]bool{"help": true, "h": true}
+	seen := map[string]bool{"help": true, "h": true} // the help flag's names
 	for _, f := range flags {
 		if f == nil {
 			return errors.New("micro: nil flag in Flags")

@@ -3,10 +3,13 @@ package micro
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -481,4 +484,26 @@ func TestCloseWithoutRun(t *testing.T) {
 	if err := s.Run(); err == nil {
 		t.Fatal("Run after Close succeeded")
 	}
+}
+
+// Two services parse their flags at once in one process (urfave/cli's
+// built-in help flag is a shared global that parsing writes to).
+func TestInitConcurrently(t *testing.T) {
+	var g sync.WaitGroup
+	for i := range 4 {
+		g.Add(1)
+		go func() {
+			defer g.Done()
+			s := NewService(Name(fmt.Sprint("svc-", i)), Args([]string{"prog", "--server_version=1"}),
+				Logger(slog.New(slog.DiscardHandler)))
+			if err := s.Init(); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.Close(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	g.Wait()
 }

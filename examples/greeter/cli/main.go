@@ -53,39 +53,11 @@ func run(args []string, out io.Writer, opts ...micro.Option) error {
 	return call(context.Background(), service.Client(), out, name, count, address)
 }
 
-// call makes the two calls through c.
+// call makes the two calls through c, at address when it is set.
 func call(ctx context.Context, c client.Client, out io.Writer, name string, count int, address string) error {
 	var opts []client.CallOption
 	if address != "" {
 		opts = append(opts, client.WithAddress(address))
 	}
-
-	var rsp greeter.HelloResponse
-	req := c.NewRequest(greeter.Name, "Say.Hello", &greeter.HelloRequest{Name: name})
-	if err := c.Call(ctx, req, &rsp, opts...); err != nil {
-		return fmt.Errorf("Say.Hello: %w", err)
-	}
-	fmt.Fprintln(out, rsp.Msg)
-
-	stream, err := c.Stream(ctx, c.NewRequest(greeter.Name, "Say.Stream", nil), opts...)
-	if err != nil {
-		return fmt.Errorf("Say.Stream: %w", err)
-	}
-	defer stream.Close()
-	if err := stream.Send(&greeter.StreamRequest{Name: name, Count: count}); err != nil {
-		return fmt.Errorf("Say.Stream: %w", err)
-	}
-	if err := stream.CloseSend(); err != nil {
-		return fmt.Errorf("Say.Stream: %w", err)
-	}
-	for {
-		var msg greeter.HelloResponse
-		if err := stream.Recv(&msg); err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return fmt.Errorf("Say.Stream: %w", err)
-		}
-		fmt.Fprintln(out, msg.Msg)
-	}
+	return greeter.Greet(ctx, c, out, name, count, opts...)
 }

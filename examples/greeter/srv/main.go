@@ -19,25 +19,13 @@ func main() {
 	}
 }
 
-// run builds, starts and runs the service until SIGINT or SIGTERM.
+// run builds the service from args and runs it until SIGINT or SIGTERM.
 func run(args []string, opts ...micro.Option) error {
-	service := micro.NewService(append([]micro.Option{
-		micro.Name(greeter.Name),
-		micro.Version("1.0.0"),
-		micro.Args(args),
-	}, opts...)...)
-	if err := service.Init(); err != nil {
-		if errors.Is(err, micro.ErrHelp) {
-			return nil
-		}
-		return err
+	service, err := greeter.NewService(append([]micro.Option{micro.Args(args)}, opts...)...)
+	if errors.Is(err, micro.ErrHelp) {
+		return nil
 	}
-	srv := service.Server()
-	if err := srv.Handle(srv.NewHandler(&greeter.Say{})); err != nil {
-		return err
-	}
-	sub := srv.NewSubscriber(greeter.Topic, greeter.Subscriber(service.Options().Logger))
-	if err := srv.Subscribe(sub); err != nil {
+	if err != nil {
 		return err
 	}
 	return service.Run()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/openmicro/go-micro/registry"
 	"github.com/openmicro/go-micro/registry/registrytest"
+	"github.com/openmicro/go-plugins/registry/consul/consultest"
 )
 
 // TestConformance runs go-micro's registry conformance suite, TTL tests
@@ -14,8 +15,8 @@ import (
 // GetService, ListServices and watchers as soon as its check goes
 // critical (consul itself removes it a minute later at the earliest).
 func TestConformance(t *testing.T) {
-	a := startAgent(t)
+	a := consultest.Start(t)
 	registrytest.Run(t, func(t *testing.T) registry.Registry {
-		return testRegistry(t, a.addr)
+		return testRegistry(t, a.Addr())
 	}, registrytest.TTL(time.Second), registrytest.Wait(20*time.Second))
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/openmicro/go-micro/registry"
+	"github.com/openmicro/go-plugins/registry/consul/consultest"
 )
 
 // watchStream pumps a watcher into a channel for the fault tests.
@@ -102,9 +103,9 @@ func svc(name, id string, port int) *registry.Service {
 // TTL, Close of its registry (which stops the keeper) is the crash.
 func TestCrash(t *testing.T) {
 	t.Parallel()
-	a := startAgent(t)
-	observer := testRegistry(t, a.addr)
-	catalog := a.client()
+	a := consultest.Start(t)
+	observer := testRegistry(t, a.Addr())
+	catalog := a.Client()
 	const ttl = 2 * time.Second
 
 	tests := []struct {
@@ -120,7 +121,7 @@ func TestCrash(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			name := fmt.Sprintf("crash-%d", i)
 			events := watchStream(t, observer, registry.WatchService(name))
-			owner := testRegistry(t, a.addr, tc.opts...)
+			owner := testRegistry(t, a.Addr(), tc.opts...)
 			s := svc(name, "victim", 1000+i)
 			// Registered, then registered again as a server does: the
 			// second is a heartbeat.
@@ -155,12 +156,12 @@ func TestCrashReaped(t *testing.T) {
 		t.Skip("takes consul's one-minute minimum plus its 30s reap interval")
 	}
 	t.Parallel()
-	a := startAgent(t)
-	owner := testRegistry(t, a.addr, DeregisterCriticalAfter(time.Second))
+	a := consultest.Start(t)
+	owner := testRegistry(t, a.Addr(), DeregisterCriticalAfter(time.Second))
 	if err := owner.Register(t.Context(), svc("reaped", "victim", 1000), registry.RegisterTTL(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	catalog := a.client()
+	catalog := a.Client()
 	start := time.Now()
 	eventually(t, "consul deregistering the crashed node", 3*time.Minute, func() error {
 		entries, _, err := catalog.Catalog().Service("reaped", "", nil)
@@ -181,9 +182,9 @@ func TestCrashReaped(t *testing.T) {
 // every interval) does so at once; watchers carry on.
 func TestAgentRestart(t *testing.T) {
 	t.Parallel()
-	a := startAgent(t)
-	r := testRegistry(t, a.addr, KeepaliveTTL(3*time.Second))
-	observer := testRegistry(t, a.addr)
+	a := consultest.Start(t)
+	r := testRegistry(t, a.Addr(), KeepaliveTTL(3*time.Second))
+	observer := testRegistry(t, a.Addr())
 	const name = "restart"
 	one := registry.WatchService(name)
 	byName := watchStream(t, observer, one)
@@ -206,7 +207,7 @@ func TestAgentRestart(t *testing.T) {
 		expectEvent(t, all, 20*time.Second, registry.Create, name, id)
 	}
 
-	a.restart()
+	a.Restart()
 	restarted := time.Now()
 	if ids, err := nodesOf(t, observer, name); err == nil && len(ids) == 3 {
 		t.Logf("every node was back before the first look (%v)", ids)
@@ -233,18 +234,18 @@ func TestAgentRestart(t *testing.T) {
 // Register works once the agent is up.
 func TestAgentDownAtStart(t *testing.T) {
 	t.Parallel()
-	a := newAgent(t)
-	r := testRegistry(t, a.addr)
+	a := consultest.New(t)
+	r := testRegistry(t, a.Addr())
 	s := svc("late", "n", 1000)
 	err := r.Register(t.Context(), s, registry.RegisterTTL(time.Minute))
-	if err == nil || !strings.Contains(err.Error(), a.addr) {
-		t.Fatalf("Register with the agent down = %v, want an error naming %s", err, a.addr)
+	if err == nil || !strings.Contains(err.Error(), a.Addr()) {
+		t.Fatalf("Register with the agent down = %v, want an error naming %s", err, a.Addr())
 	}
 	t.Logf("agent down: %v", err)
-	if _, err := r.Watch(t.Context()); err == nil || !strings.Contains(err.Error(), a.addr) {
-		t.Fatalf("Watch with the agent down = %v, want an error naming %s", err, a.addr)
+	if _, err := r.Watch(t.Context()); err == nil || !strings.Contains(err.Error(), a.Addr()) {
+		t.Fatalf("Watch with the agent down = %v, want an error naming %s", err, a.Addr())
 	}
-	a.start()
+	a.Start()
 	if err := r.Register(t.Context(), s, registry.RegisterTTL(time.Minute)); err != nil {
 		t.Fatalf("Register once the agent is up: %v", err)
 	}
@@ -254,8 +255,8 @@ func TestAgentDownAtStart(t *testing.T) {
 // TestFailover: with several addresses, calls go to one that answers.
 func TestFailover(t *testing.T) {
 	t.Parallel()
-	a := startAgent(t)
-	r := testRegistry(t, closedAddr(t), registry.Addrs(closedAddr(t), a.addr))
+	a := consultest.Start(t)
+	r := testRegistry(t, closedAddr(t), registry.Addrs(closedAddr(t), a.Addr()))
 	if err := r.Register(t.Context(), svc("failover", "n", 1000)); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
@@ -270,8 +271,8 @@ func TestFailover(t *testing.T) {
 // 20 KB encoded over 40 metadata values) and reads it back intact.
 func TestLargeService(t *testing.T) {
 	t.Parallel()
-	a := startAgent(t)
-	r := testRegistry(t, a.addr)
+	a := consultest.Start(t)
+	r := testRegistry(t, a.Addr())
 	big := bigService("large", 400)
 	big.Nodes = append(big.Nodes, &registry.Node{Id: "big-2", Address: "127.0.0.1:9001"})
 	if err := r.Register(t.Context(), big); err != nil {
@@ -297,7 +298,7 @@ func TestLargeService(t *testing.T) {
 	if err := r.Register(t.Context(), huge); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Register(huge) = %v, want ErrTooLarge", err)
 	}
-	entries, _, err := a.client().Catalog().Service("huge", "", nil)
+	entries, _, err := a.Client().Catalog().Service("huge", "", nil)
 	if err != nil || len(entries) != 0 {
 		t.Fatalf("after a failed Register the catalog has %d instances of huge (err %v)", len(entries), err)
 	}
@@ -307,9 +308,9 @@ func TestLargeService(t *testing.T) {
 // with metadata it cannot read, are left out.
 func TestForeignInstances(t *testing.T) {
 	t.Parallel()
-	a := startAgent(t)
-	r := testRegistry(t, a.addr)
-	c := a.client()
+	a := consultest.Start(t)
+	r := testRegistry(t, a.Addr())
+	c := a.Client()
 	for _, reg := range []*api.AgentServiceRegistration{
 		{ID: "plain", Name: "mixed", Port: 80},
 		{ID: "broken", Name: "mixed", Tags: []string{tagMicro, tagVersionPrefix + "1"}, Meta: map[string]string{metaFormat: formatVersion, "micro_0": "!!"}},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/openmicro/go-micro/registry"
 	"github.com/openmicro/go-micro/testenv"
+	"github.com/openmicro/go-plugins/registry/consul/consultest"
 )
 
 // TestTLSTokenDatacenter runs an agent that serves HTTPS (besides HTTP,
@@ -36,15 +37,13 @@ func TestTLSTokenDatacenter(t *testing.T) {
 		t.Fatal(err)
 	}
 	const token = "root-token"
-	httpsPort := freePorts(t, 1)[0]
-	a := newAgent(t,
+	httpsPort := consultest.FreePorts(t, 1)[0]
+	consultest.Start(t, consultest.Token(token), consultest.Args(
 		"-datacenter", "dc-test",
 		"-hcl", fmt.Sprintf(`ports { https = %d }`, httpsPort),
 		"-hcl", fmt.Sprintf(`tls { defaults { cert_file = %q key_file = %q verify_incoming = false } }`, certFile, keyFile),
 		"-hcl", fmt.Sprintf(`acl { enabled = true default_policy = "deny" tokens { initial_management = %q agent = %q } }`, token, token),
-	)
-	a.token = token
-	a.start()
+	))
 	addr := fmt.Sprintf("127.0.0.1:%d", httpsPort)
 
 	s := svc("secure", "n", 1000)

@@ -6,13 +6,14 @@ import (
 
 	"github.com/openmicro/go-micro/registry"
 	"github.com/openmicro/go-micro/registry/registrytest"
+	"github.com/openmicro/go-plugins/registry/etcd/etcdtest"
 )
 
 // TestConformance runs the whole registry conformance suite, TTL tests
 // included, against one embedded etcd shared by its subtests.
 func TestConformance(t *testing.T) {
-	te := startEtcd(t, nil)
+	te := etcdtest.Start(t)
 	registrytest.Run(t, func(t *testing.T) registry.Registry {
-		return newTestRegistry(t, te.addr())
+		return newTestRegistry(t, te.Addr())
 	}, registrytest.TTL(time.Second))
 }

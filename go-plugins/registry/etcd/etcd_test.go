@@ -13,6 +13,7 @@ import (
 
 	"github.com/openmicro/go-micro/registry"
 	"github.com/openmicro/go-micro/testenv"
+	"github.com/openmicro/go-plugins/registry/etcd/etcdtest"
 )
 
 func TestOpenByName(t *testing.T) {
@@ -73,10 +74,10 @@ func TestLeaseSeconds(t *testing.T) {
 // TestLayout checks the keys and values behind the registry's back, and
 // that registries with different prefixes do not see each other.
 func TestLayout(t *testing.T) {
-	te := startEtcd(t, nil)
-	raw := rawClient(t, te.addr())
-	a := newTestRegistry(t, te.addr(), Prefix("/team-a"))
-	b := newTestRegistry(t, te.addr(), Prefix("/team-b/"))
+	te := etcdtest.Start(t)
+	raw := rawClient(t, te.Addr())
+	a := newTestRegistry(t, te.Addr(), Prefix("/team-a"))
+	b := newTestRegistry(t, te.Addr(), Prefix("/team-b/"))
 
 	s := svc("greeter", "1.0.0", "g1", "127.0.0.1:9001")
 	s.Metadata = map[string]string{"team": "a"}
@@ -99,9 +100,9 @@ func TestLayout(t *testing.T) {
 // TestForeignKeys puts under the prefix what the registry did not write:
 // reads and watches skip it.
 func TestForeignKeys(t *testing.T) {
-	te := startEtcd(t, nil)
-	raw := rawClient(t, te.addr())
-	r := newTestRegistry(t, te.addr())
+	te := etcdtest.Start(t)
+	raw := rawClient(t, te.Addr())
+	r := newTestRegistry(t, te.Addr())
 	ws := pump(t, mustWatch(t, r))
 	p := r.cfg.prefix
 	for key, value := range map[string]string{
@@ -144,8 +145,8 @@ func TestForeignKeys(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	te := startEtcd(t, nil)
-	r := newTestRegistry(t, te.addr())
+	te := etcdtest.Start(t)
+	r := newTestRegistry(t, te.Addr())
 	w := mustWatch(t, r)
 	errc := make(chan error, 1)
 	go func() {
@@ -182,7 +183,7 @@ func TestClose(t *testing.T) {
 		}
 	}
 	// Close deregistered nothing.
-	if !hasNodes(t, newTestRegistry(t, te.addr()), "closing", "a") {
+	if !hasNodes(t, newTestRegistry(t, te.Addr()), "closing", "a") {
 		t.Error("the node is gone after Close")
 	}
 }
@@ -191,15 +192,15 @@ func TestClose(t *testing.T) {
 // calls fail.
 func TestTLS(t *testing.T) {
 	conf := testenv.SelfSignedTLS(t)
-	te := startEtcd(t, conf)
-	r := newTestRegistry(t, te.addr(), registry.TLS(conf))
+	te := etcdtest.Start(t, etcdtest.TLS(conf))
+	r := newTestRegistry(t, te.Addr(), registry.TLS(conf))
 	if err := r.Register(t.Context(), svc("secure", "1", "a", "127.0.0.1:1")); err != nil {
 		t.Fatalf("Register over TLS: %v", err)
 	}
 	if !hasNodes(t, r, "secure", "a") {
 		t.Fatal("GetService over TLS does not have the node")
 	}
-	plain := newTestRegistry(t, te.addr(), registry.Timeout(500*time.Millisecond))
+	plain := newTestRegistry(t, te.Addr(), registry.Timeout(500*time.Millisecond))
 	if _, err := plain.GetService(t.Context(), "secure"); err == nil {
 		t.Fatal("GetService without TLS from an etcd serving TLS succeeded")
 	}
@@ -207,8 +208,8 @@ func TestTLS(t *testing.T) {
 
 // TestAuth reaches an etcd with authentication on.
 func TestAuth(t *testing.T) {
-	te := startEtcd(t, nil)
-	raw := rawClient(t, te.addr())
+	te := etcdtest.Start(t)
+	raw := rawClient(t, te.Addr())
 	ctx := opCtx(t)
 	for _, step := range []func() error{
 		func() error { _, err := raw.RoleAdd(ctx, "root"); return err },
@@ -221,7 +222,7 @@ func TestAuth(t *testing.T) {
 		}
 	}
 
-	r := newTestRegistry(t, te.addr(), Auth("root", "s3cret"))
+	r := newTestRegistry(t, te.Addr(), Auth("root", "s3cret"))
 	if err := r.Register(t.Context(), svc("authed", "1", "a", "127.0.0.1:1")); err != nil {
 		t.Fatalf("Register with credentials: %v", err)
 	}
@@ -229,10 +230,10 @@ func TestAuth(t *testing.T) {
 		t.Fatal("GetService with credentials does not have the node")
 	}
 
-	if _, err := NewRegistry(registry.Addrs(te.addr()), registry.Timeout(testTimeout), Auth("root", "wrong")); !errors.Is(err, rpctypes.ErrAuthFailed) {
+	if _, err := NewRegistry(registry.Addrs(te.Addr()), registry.Timeout(testTimeout), Auth("root", "wrong")); !errors.Is(err, rpctypes.ErrAuthFailed) {
 		t.Errorf("NewRegistry with a wrong password: %v, want an error wrapping rpctypes.ErrAuthFailed", err)
 	}
-	anon := newTestRegistry(t, te.addr())
+	anon := newTestRegistry(t, te.Addr())
 	if _, err := anon.GetService(t.Context(), "authed"); err == nil || !strings.Contains(err.Error(), "registry/etcd") {
 		t.Errorf("GetService without credentials: %v, want a registry/etcd error", err)
 	}
@@ -241,8 +242,8 @@ func TestAuth(t *testing.T) {
 // TestWatchEndsWithContext checks that a watcher whose context ends, with
 // no Stop, lets go of the registry.
 func TestWatchEndsWithContext(t *testing.T) {
-	te := startEtcd(t, nil)
-	r := newTestRegistry(t, te.addr())
+	te := etcdtest.Start(t)
+	r := newTestRegistry(t, te.Addr())
 	ctx, cancel := context.WithCancel(t.Context())
 	w, err := r.Watch(ctx)
 	if err != nil {

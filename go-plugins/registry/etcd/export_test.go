@@ -1,6 +1,10 @@
 package etcd
 
-import "os"
+import (
+	"os"
+
+	"github.com/openmicro/go-plugins/registry/etcd/etcdtest"
+)
 
 // StartEmbedded starts an etcd inside the test process, for the examples,
 // which have no *testing.T to clean up with.
@@ -9,16 +13,16 @@ func StartEmbedded() (addr string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	te, err := newTestEtcd(dir, nil)
+	s, err := etcdtest.NewServer(dir)
 	if err == nil {
-		err = te.start()
+		err = s.Start()
 	}
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return "", nil, err
 	}
-	return te.addr(), func() {
-		te.stop()
+	return s.Addr(), func() {
+		s.Stop()
 		_ = os.RemoveAll(dir)
 	}, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/openmicro/go-micro/registry"
 	"github.com/openmicro/go-micro/testenv"
+	"github.com/openmicro/go-plugins/registry/etcd/etcdtest"
 )
 
 // watchStream pumps a watcher into channels so that a test can wait on it
@@ -107,9 +108,9 @@ func keyOf(t *testing.T, c *clientv3.Client, r *etcdRegistry, s *registry.Servic
 // the same TTL keeps the lease and does not write the key unless the node
 // changed, and watchers see only real changes.
 func TestHeartbeatReusesLease(t *testing.T) {
-	te := startEtcd(t, nil)
-	r := newTestRegistry(t, te.addr())
-	raw := rawClient(t, te.addr())
+	te := etcdtest.Start(t)
+	r := newTestRegistry(t, te.Addr())
+	raw := rawClient(t, te.Addr())
 	ws := pump(t, mustWatch(t, r, registry.WatchService("hb")))
 
 	node := svc("hb", "1", "a", "127.0.0.1:1001")
@@ -188,11 +189,11 @@ func mustWatch(t *testing.T, r registry.Registry, opts ...registry.WatchOption) 
 // nothing renews the lease; another registry sees the node go when its TTL
 // passes, with a Delete carrying the node, while a node without TTL stays.
 func TestCrashedNodeExpires(t *testing.T) {
-	te := startEtcd(t, nil)
-	observer := newTestRegistry(t, te.addr())
+	te := etcdtest.Start(t)
+	observer := newTestRegistry(t, te.Addr())
 	ws := pump(t, mustWatch(t, observer, registry.WatchService("crash")))
 
-	victim, err := NewRegistry(registry.Addrs(te.addr()), registry.Timeout(testTimeout), Logger(testLogger(t)))
+	victim, err := NewRegistry(registry.Addrs(te.Addr()), registry.Timeout(testTimeout), Logger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,9 +224,9 @@ func TestCrashedNodeExpires(t *testing.T) {
 // calls fail clearly while it is down and work once it is back, and
 // watches resume without losing a change.
 func TestRestartWithData(t *testing.T) {
-	te := startEtcd(t, nil)
-	r := newTestRegistry(t, te.addr(), registry.Timeout(time.Second))
-	observer := newTestRegistry(t, te.addr())
+	te := etcdtest.Start(t)
+	r := newTestRegistry(t, te.Addr(), registry.Timeout(time.Second))
+	observer := newTestRegistry(t, te.Addr())
 	ws := pump(t, mustWatch(t, observer, registry.WatchService("restart")))
 
 	if err := r.Register(t.Context(), svc("restart", "1", "x", "127.0.0.1:1001"), registry.RegisterTTL(30*time.Second)); err != nil {
@@ -237,11 +238,11 @@ func TestRestartWithData(t *testing.T) {
 	ws.expect(t, registry.Create, "restart", "x")
 	ws.expect(t, registry.Create, "restart", "y")
 
-	te.stop()
+	te.Stop()
 	err := r.Register(t.Context(), svc("restart", "1", "z", "127.0.0.1:1003"))
-	checkUnreachable(t, err, te.addr())
+	checkUnreachable(t, err, te.Addr())
 
-	if err := te.start(); err != nil {
+	if err := te.Start(); err != nil {
 		t.Fatal(err)
 	}
 	testenv.WaitFor(t, "Register to succeed once etcd is back", func() bool {
@@ -268,10 +269,10 @@ func checkUnreachable(t *testing.T, err error, addr string) {
 // to the full TTL by the next heartbeat), and watchers of another registry
 // end with ErrDataLost.
 func TestRestartWithoutData(t *testing.T) {
-	te := startEtcd(t, nil)
-	r := newTestRegistry(t, te.addr(), CheckInterval(200*time.Millisecond), Logger(testLogger(t).With("registry", "holder")))
-	observer := newTestRegistry(t, te.addr(), CheckInterval(200*time.Millisecond), Logger(testLogger(t).With("registry", "observer")))
-	raw := rawClient(t, te.addr())
+	te := etcdtest.Start(t)
+	r := newTestRegistry(t, te.Addr(), CheckInterval(200*time.Millisecond), Logger(testLogger(t).With("registry", "holder")))
+	observer := newTestRegistry(t, te.Addr(), CheckInterval(200*time.Millisecond), Logger(testLogger(t).With("registry", "observer")))
+	raw := rawClient(t, te.Addr())
 
 	leased := svc("lost", "1", "x", "127.0.0.1:1001")
 	if err := r.Register(t.Context(), leased, registry.RegisterTTL(time.Minute)); err != nil {
@@ -291,9 +292,9 @@ func TestRestartWithoutData(t *testing.T) {
 	testenv.WaitFor(t, "x and y", func() bool { return hasNodes(t, observer, "lost", "x", "y") })
 
 	t.Log("restarting etcd without its data")
-	te.stop()
-	te.wipe()
-	if err := te.start(); err != nil {
+	te.Stop()
+	te.Wipe()
+	if err := te.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Log("etcd restarted")
@@ -338,18 +339,14 @@ func TestRestartWithoutData(t *testing.T) {
 // NewRegistry returns, calls fail clearly, and Register works once etcd
 // starts.
 func TestDownAtStart(t *testing.T) {
-	te, err := newTestEtcd(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(te.stop)
+	te := etcdtest.New(t)
 	type built struct {
 		r   registry.Registry
 		err error
 	}
 	ch := make(chan built, 1)
 	go func() {
-		r, err := NewRegistry(registry.Addrs(te.addr()), registry.Timeout(time.Second), Logger(testLogger(t)))
+		r, err := NewRegistry(registry.Addrs(te.Addr()), registry.Timeout(time.Second), Logger(testLogger(t)))
 		ch <- built{r, err}
 	}()
 	b := testenv.Recv(t, "NewRegistry with etcd down", ch)
@@ -360,13 +357,13 @@ func TestDownAtStart(t *testing.T) {
 	t.Cleanup(func() { _ = r.Close() })
 
 	s := svc("early", "1", "a", "127.0.0.1:1001")
-	checkUnreachable(t, r.Register(t.Context(), s, registry.RegisterTTL(10*time.Second)), te.addr())
-	_, err = r.GetService(t.Context(), "early")
-	checkUnreachable(t, err, te.addr())
+	checkUnreachable(t, r.Register(t.Context(), s, registry.RegisterTTL(10*time.Second)), te.Addr())
+	_, err := r.GetService(t.Context(), "early")
+	checkUnreachable(t, err, te.Addr())
 	_, err = r.Watch(t.Context())
-	checkUnreachable(t, err, te.addr())
+	checkUnreachable(t, err, te.Addr())
 
-	if err := te.start(); err != nil {
+	if err := te.Start(); err != nil {
 		t.Fatal(err)
 	}
 	testenv.WaitFor(t, "Register to succeed once etcd is up", func() bool {
@@ -381,9 +378,9 @@ func TestDownAtStart(t *testing.T) {
 // registry's back (as etcd losing it would): the next heartbeat grants a
 // new lease and writes the node again. The keeper is kept out of the way.
 func TestRegisterRegrantsLostLease(t *testing.T) {
-	te := startEtcd(t, nil)
-	r := newTestRegistry(t, te.addr(), CheckInterval(time.Hour))
-	raw := rawClient(t, te.addr())
+	te := etcdtest.Start(t)
+	r := newTestRegistry(t, te.Addr(), CheckInterval(time.Hour))
+	raw := rawClient(t, te.Addr())
 	s := svc("regrant", "1", "a", "127.0.0.1:1001")
 	if err := r.Register(t.Context(), s, registry.RegisterTTL(time.Minute)); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/openmicro/go-micro/registry"
 )
@@ -28,7 +29,9 @@ func nodeKey(prefix, name, version, id string) string {
 }
 
 // parseKey splits a key written by nodeKey back into its parts; ok is
-// false for any other key under the prefix.
+// false for any other key under the prefix, including one that unescapes
+// to valid parts but is spelt otherwise than nodeKey spells them (it would
+// not be under serviceKey of its name).
 func parseKey(prefix, key string) (name, version, id string, ok bool) {
 	rest, found := strings.CutPrefix(key, prefix)
 	if !found {
@@ -48,7 +51,25 @@ func parseKey(prefix, key string) (name, version, id string, ok bool) {
 	if id, err = url.PathUnescape(parts[2]); err != nil || id == "" {
 		return "", "", "", false
 	}
+	if url.PathEscape(name) != parts[0] || url.PathEscape(version) != parts[1] || url.PathEscape(id) != parts[2] {
+		return "", "", "", false
+	}
 	return name, version, id, true
+}
+
+// checkUTF8 refuses a service whose name, version or node ids are not
+// valid UTF-8: JSON cannot carry them (encoding/json writes U+FFFD), so the
+// stored value would not match its key and the node would be invisible.
+func checkUTF8(s *registry.Service) error {
+	if !utf8.ValidString(s.Name) || !utf8.ValidString(s.Version) {
+		return fmt.Errorf("%w: service %q version %q: not valid UTF-8, which the etcd registry cannot store", registry.ErrInvalidService, s.Name, s.Version)
+	}
+	for _, n := range s.Nodes {
+		if !utf8.ValidString(n.Id) {
+			return fmt.Errorf("%w: service %q: node id %q: not valid UTF-8, which the etcd registry cannot store", registry.ErrInvalidService, s.Name, n.Id)
+		}
+	}
+	return nil
 }
 
 // encodeNode returns the value stored for node n of s: the JSON of s with

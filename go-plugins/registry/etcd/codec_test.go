@@ -144,12 +144,16 @@ func FuzzDecodeNode(f *testing.F) {
 }
 
 // FuzzParseKey checks that keys built from any parts parse back to them,
-// and that parsing any key never panics.
+// that parsing any key never panics, and that a key that parses is the one
+// nodeKey builds from its parts (so it is under its name's serviceKey).
 func FuzzParseKey(f *testing.F) {
 	f.Add("/micro/registry/", "greeter", "1.0.0", "n1", "/micro/registry/x/y/z")
 	f.Add("/p/", "a/b", "", "%2F", "/p/%zz//")
+	f.Add("/p/", "g", "1", "a", "/p/gr%65eter/1/a")
 	f.Fuzz(func(t *testing.T, prefix, name, version, id, raw string) {
-		_, _, _, _ = parseKey(prefix, raw)
+		if n, v, i, ok := parseKey(prefix, raw); ok && nodeKey(prefix, n, v, i) != raw {
+			t.Fatalf("parseKey(%q) accepts a key nodeKey spells %q", raw, nodeKey(prefix, n, v, i))
+		}
 		if name == "" || id == "" {
 			return
 		}

@@ -17,11 +17,13 @@
 // path-escaped, so a name never prefixes another's keys; the prefix is
 // [DefaultPrefix] unless [Prefix] says otherwise), whose value is the JSON of
 // the service (name, version, metadata, endpoints) with that one node.
-// GetService reads the service's keys and assembles the nodes per version;
-// a version's metadata and endpoints are those of its most recently written
-// node. ListServices reads the keys alone and returns names and versions
-// without nodes. Values that do not decode, or do not match their key, are
-// skipped.
+// JSON carries only UTF-8, so Register refuses, with an error wrapping
+// [registry.ErrInvalidService], a name, version or node id that is not
+// valid UTF-8. GetService reads the service's keys and assembles the nodes
+// per version; a version's metadata and endpoints are those of its most
+// recently written node. ListServices returns names and versions without nodes. Keys not
+// spelt as above, and values that do not decode or do not match their key,
+// are skipped by every call.
 //
 // # TTL and leases
 //
@@ -73,7 +75,8 @@
 // registry.WatchService) from the revision current when Watch returns, with
 // previous values, and maps each event: a new key is a Create; a key written
 // again with another value an Update (with the same value — a new lease —
-// nothing); a deleted or expired key a Delete carrying the node as it was.
+// nothing); a deleted or expired key, or one overwritten with a value that
+// does not decode, a Delete carrying the node as it was.
 // Each Result carries one node. The watcher ends with Stop or the end of the
 // context given to Watch; Next then returns [registry.ErrWatcherStopped].
 // Unread events are buffered by the etcd client without bound.

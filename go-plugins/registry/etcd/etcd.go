@@ -228,7 +228,13 @@ func leaseSeconds(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
-	return int64((d + time.Second - 1) / time.Second)
+	// Not (d + time.Second - 1) / time.Second: that overflows near the
+	// largest Duration into a negative TTL, which etcd raises to its minimum.
+	s := int64(d / time.Second)
+	if d%time.Second != 0 {
+		s++
+	}
+	return s
 }
 
 // Register writes one key per node (see the package doc). Registering a
@@ -239,6 +245,9 @@ func (r *etcdRegistry) Register(ctx context.Context, s *registry.Service, opts .
 		return err
 	}
 	if err := registry.Validate(s); err != nil {
+		return err
+	}
+	if err := checkUTF8(s); err != nil {
 		return err
 	}
 	if r.isClosed() {
@@ -456,8 +465,11 @@ func (r *etcdRegistry) GetService(ctx context.Context, name string, opts ...regi
 	return out, nil
 }
 
-// ListServices reads the keys alone (not the values) and returns one
-// service per name and version, without nodes, metadata or endpoints.
+// ListServices reads every key under the prefix and returns one service per
+// name and version, without nodes, metadata or endpoints. Values are read
+// and checked as GetService checks them, so that a key of the right shape
+// holding what the registry did not write lists no service GetService
+// would not find.
 func (r *etcdRegistry) ListServices(ctx context.Context, opts ...registry.ListOption) ([]*registry.Service, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -467,15 +479,20 @@ func (r *etcdRegistry) ListServices(ctx context.Context, opts ...registry.ListOp
 	}
 	rctx, cancel := r.reqCtx(ctx)
 	defer cancel()
-	resp, err := r.client.Get(rctx, r.cfg.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	resp, err := r.client.Get(rctx, r.cfg.prefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, r.fail(ctx, "list services", err)
 	}
 	seen := make(map[[2]string]bool)
 	var out []*registry.Service
 	for _, kv := range resp.Kvs {
-		name, version, _, ok := parseKey(r.cfg.prefix, string(kv.Key))
-		if !ok || seen[[2]string{name, version}] {
+		s, err := decodeKV(r.cfg.prefix, kv.Key, kv.Value)
+		if err != nil {
+			r.log.Debug("registry/etcd: skipping a key", "key", string(kv.Key), "err", err)
+			continue
+		}
+		name, version := s.Name, s.Version
+		if seen[[2]string{name, version}] {
 			continue
 		}
 		seen[[2]string{name, version}] = true

@@ -136,6 +136,13 @@ func (w *watcher) result(ev *clientv3.Event) *registry.Result {
 		s, err := decodeKV(prefix, ev.Kv.Key, ev.Kv.Value)
 		if err != nil {
 			w.r.log.Debug("registry/etcd: skipping a key", "key", string(ev.Kv.Key), "err", err)
+			// A node overwritten with what does not decode is gone for
+			// GetService: say so.
+			if ev.PrevKv != nil {
+				if prev, err := decodeKV(prefix, ev.PrevKv.Key, ev.PrevKv.Value); err == nil {
+					return &registry.Result{Action: registry.Delete, Service: prev}
+				}
+			}
 			return nil
 		}
 		if ev.IsCreate() {
@@ -150,6 +157,7 @@ func (w *watcher) result(ev *clientv3.Event) *registry.Result {
 			if s, err := decodeKV(prefix, ev.PrevKv.Key, ev.PrevKv.Value); err == nil {
 				return &registry.Result{Action: registry.Delete, Service: s}
 			}
+			return nil // it held no node: nothing was announced
 		}
 		// Without the old value (compacted away), the key still names
 		// the node.

@@ -123,7 +123,7 @@ type consulRegistry struct {
 	closed   bool
 	held     map[string]*held // by consul service ID
 	watchers map[*watcher]struct{}
-	wg       sync.WaitGroup // keepers and watchers
+	wg       sync.WaitGroup // keepers, watchers and requests in flight
 }
 
 func (r *consulRegistry) String() string { return "consul" }
@@ -178,14 +178,35 @@ func (r *consulRegistry) callCtx(ctx context.Context) (context.Context, context.
 // do runs f against the agent in use; when that agent cannot be reached it
 // tries the next ones in turn and keeps the first that answers. Errors name
 // the agent's address.
-func (r *consulRegistry) do(ctx context.Context, f func(c *api.Client) error) error {
+//
+// Close waits for the requests in flight and ends them (they return
+// ErrClosed), so that none leaves a connection behind; after Close no
+// request starts.
+func (r *consulRegistry) do(ctx context.Context, f func(ctx context.Context, c *api.Client) error) error {
+	if !r.enter() {
+		return ErrClosed
+	}
+	defer r.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.root, cancel)()
+	if err := r.call(ctx, f); err != nil {
+		if r.root.Err() != nil {
+			return ErrClosed
+		}
+		return err
+	}
+	return nil
+}
+
+func (r *consulRegistry) call(ctx context.Context, f func(ctx context.Context, c *api.Client) error) error {
 	n := len(r.agents)
 	start := int(r.cur.Load())
 	var err error
 	for i := range n {
 		k := (start + i) % n
 		a := r.agents[k]
-		err = f(a.c)
+		err = f(ctx, a.c)
 		if err == nil {
 			if k != start {
 				r.cur.Store(int32(k))
@@ -284,17 +305,24 @@ func (r *consulRegistry) build(s *registry.Service, n *registry.Node, ttl time.D
 	return nr, nil
 }
 
+// The name of the plugin's checks, and how their notes start: what tells
+// the plugin's instances from others in the health checks.
+const (
+	checkName        = "micro registration"
+	checkNotesPrefix = checkName + " "
+)
+
 // check returns the instance's TTL check with the given TTL.
 func (r *consulRegistry) check(nr *nodeReg, ttl time.Duration) *api.AgentServiceCheck {
 	return &api.AgentServiceCheck{
 		CheckID: checkID(nr.id),
-		Name:    "micro registration",
+		Name:    checkName,
 		TTL:     ttl.String(),
 		Status:  api.HealthPassing,
 		// The hash makes every change of the registration a change of
 		// the check too, which is how watchers of every service notice
 		// it (they watch the checks).
-		Notes:                          "micro registration " + nr.hash,
+		Notes:                          checkNotesPrefix + nr.hash,
 		DeregisterCriticalServiceAfter: r.set.deregisterAfter.String(),
 	}
 }
@@ -304,6 +332,7 @@ type held struct {
 	id     string
 	ctx    context.Context // the keeper's; ends at Deregister, lapse or Close
 	cancel context.CancelFunc
+	kick   chan struct{} // capacity 1: the registration changed, so may the keeper's pace
 
 	mu         sync.Mutex // serialises the agent calls about this node
 	gone       bool       // dropped from r.held; a Register takes a new one
@@ -324,7 +353,7 @@ func (r *consulRegistry) hold(id string) *held {
 	}
 	h, ok := r.held[id]
 	if !ok {
-		h = &held{id: id}
+		h = &held{id: id, kick: make(chan struct{}, 1)}
 		h.ctx, h.cancel = context.WithCancel(r.root)
 		r.held[id] = h
 	}
@@ -366,7 +395,7 @@ func (r *consulRegistry) refresh(ctx context.Context, h *held, nr *nodeReg) erro
 	ctx, cancel := r.callCtx(ctx)
 	defer cancel()
 	if h.registered && h.nr.hash == nr.hash {
-		err := r.do(ctx, func(c *api.Client) error {
+		err := r.do(ctx, func(ctx context.Context, c *api.Client) error {
 			return c.Agent().UpdateTTLOpts(checkID(nr.id), "", api.HealthPassing, (&api.QueryOptions{}).WithContext(ctx))
 		})
 		switch code := statusCode(err); {
@@ -386,6 +415,10 @@ func (r *consulRegistry) refresh(ctx context.Context, h *held, nr *nodeReg) erro
 	}
 	h.nr, h.registered = nr, true
 	h.lease = time.Now().Add(nr.ttl)
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
 	r.keep(h)
 	return nil
 }
@@ -402,7 +435,7 @@ func (r *consulRegistry) ttlOf(nr *nodeReg) time.Duration {
 func (r *consulRegistry) put(ctx context.Context, nr *nodeReg, ttl time.Duration) error {
 	reg := nr.svc
 	reg.Check = r.check(nr, ttl)
-	return r.do(ctx, func(c *api.Client) error {
+	return r.do(ctx, func(ctx context.Context, c *api.Client) error {
 		return c.Agent().ServiceRegisterOpts(&reg, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx))
 	})
 }
@@ -419,31 +452,41 @@ func (r *consulRegistry) Deregister(ctx context.Context, s *registry.Service, op
 	}
 	defer r.poke(ctx, s.Name)
 	for _, n := range s.Nodes {
-		id := serviceID(s.Name, s.Version, n.Id)
-		r.mu.Lock()
-		h := r.held[id]
-		delete(r.held, id)
-		r.mu.Unlock()
-		if h != nil {
-			h.cancel() // ends a keeper's pending call before taking the lock
-			h.mu.Lock()
-			h.gone = true
-		}
-		err := r.deregisterID(ctx, id)
-		if h != nil {
-			h.mu.Unlock()
-		}
-		if err != nil {
+		if err := r.deregisterNode(ctx, serviceID(s.Name, s.Version, n.Id)); err != nil {
 			return fmt.Errorf("consul: deregistering node %q of %s: %w", n.Id, s.Name, err)
 		}
 	}
 	return nil
 }
 
+// deregisterNode removes the node id from the agent. Its held entry stays
+// in r.held, locked, until the agent has answered, so that a Register of
+// the node racing this call waits and then registers it anew (with a new
+// keeper) after the removal, never before it with a keeper that would
+// outlive it.
+func (r *consulRegistry) deregisterNode(ctx context.Context, id string) error {
+	for {
+		h := r.hold(id)
+		if h == nil {
+			return ErrClosed
+		}
+		h.cancel() // ends a keeper's pending call before taking the lock
+		h.mu.Lock()
+		if h.gone {
+			h.mu.Unlock()
+			continue
+		}
+		err := r.deregisterID(ctx, id)
+		r.drop(h)
+		h.mu.Unlock()
+		return err
+	}
+}
+
 func (r *consulRegistry) deregisterID(ctx context.Context, id string) error {
 	ctx, cancel := r.callCtx(ctx)
 	defer cancel()
-	err := r.do(ctx, func(c *api.Client) error {
+	err := r.do(ctx, func(ctx context.Context, c *api.Client) error {
 		return c.Agent().ServiceDeregisterOpts(id, (&api.QueryOptions{}).WithContext(ctx))
 	})
 	if statusCode(err) == http.StatusNotFound {

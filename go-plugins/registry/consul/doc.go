@@ -60,12 +60,16 @@
 // with what is left of it, without any call from the owner. Register does
 // the same when it finds the node's check gone. So a go-micro server's
 // nodes come back by themselves after a consul restart: through their
-// keepers, and at the latest at the server's next re-registration.
+// keepers, and at the latest at the server's next re-registration. The
+// keeper cannot tell a lost node from one removed behind its back: a node
+// deregistered through another registry or consul's own API comes back too
+// while the registry that registered it keeps it.
 //
 // The value NewRegistry returns implements io.Closer. Close stops the
 // keepers and watchers and releases connections, without deregistering
 // (so it acts like the process stopping); call it when the registry is no
-// longer used. Methods called after Close return [ErrClosed].
+// longer used. Methods called after Close return [ErrClosed], and so do
+// the requests in flight when it is called, which Close ends and waits for.
 //
 // # Watching
 //

@@ -45,6 +45,11 @@ func (r *consulRegistry) keeper(h *held) {
 		select {
 		case <-h.ctx.Done():
 			t.Stop()
+		case <-h.kick:
+			// Registered anew (maybe with another TTL, or none): start
+			// the period again at the new pace.
+			t.Stop()
+			continue
 		case <-t.C:
 		}
 		h.mu.Lock()
@@ -86,7 +91,7 @@ func (r *consulRegistry) tend(h *held) bool {
 		healed bool
 	)
 	if nr.ttl == 0 {
-		err = r.do(ctx, func(c *api.Client) error {
+		err = r.do(ctx, func(ctx context.Context, c *api.Client) error {
 			return c.Agent().UpdateTTLOpts(checkID(nr.id), "", api.HealthPassing, (&api.QueryOptions{}).WithContext(ctx))
 		})
 		if code := statusCode(err); code != 0 && code != http.StatusForbidden {
@@ -95,7 +100,7 @@ func (r *consulRegistry) tend(h *held) bool {
 		}
 	} else {
 		var info *api.AgentServiceChecksInfo
-		err = r.do(ctx, func(c *api.Client) error {
+		err = r.do(ctx, func(ctx context.Context, c *api.Client) error {
 			var err error
 			_, info, err = c.Agent().AgentHealthServiceByIDOpts(nr.id, (&api.QueryOptions{}).WithContext(ctx))
 			return err

@@ -46,14 +46,13 @@ func (r *consulRegistry) fetch(ctx context.Context, name string, wait uint64, pr
 	if wait > 0 {
 		q.WaitTime = r.set.watchWait
 	}
-	q = q.WithContext(ctx)
 	var (
 		entries []*api.ServiceEntry
 		meta    *api.QueryMeta
 	)
-	err := r.do(ctx, func(c *api.Client) error {
+	err := r.do(ctx, func(ctx context.Context, c *api.Client) error {
 		var err error
-		entries, meta, err = c.Health().Service(name, "", false, q)
+		entries, meta, err = c.Health().Service(name, "", false, q.WithContext(ctx))
 		return err
 	})
 	if err != nil {
@@ -61,7 +60,9 @@ func (r *consulRegistry) fetch(ctx context.Context, name string, wait uint64, pr
 	}
 	snap := &snapshot{index: meta.LastIndex, insts: make(map[string]*instance, len(entries))}
 	for _, e := range entries {
-		if e == nil || e.Service == nil || e.Node == nil || !isMicro(e.Service.Meta) {
+		// consul matches names without regard to case; the registry's are
+		// exact.
+		if e == nil || e.Service == nil || e.Node == nil || e.Service.Service != name || !isMicro(e.Service.Meta) {
 			continue
 		}
 		inst := &instance{
@@ -152,6 +153,9 @@ type checkRow struct {
 	version   string
 	passing   bool
 	modify    uint64
+	// ours: the check is the plugin's registration check (a foreign
+	// service may carry the tag "micro" too).
+	ours bool
 }
 
 // checkRows are health checks by node and check ID.
@@ -167,14 +171,13 @@ func (r *consulRegistry) checks(ctx context.Context, wait uint64) (checkRows, ui
 	if wait > 0 {
 		q.WaitTime = r.set.watchWait
 	}
-	q = q.WithContext(ctx)
 	var (
 		hcs  api.HealthChecks
 		meta *api.QueryMeta
 	)
-	err := r.do(ctx, func(c *api.Client) error {
+	err := r.do(ctx, func(ctx context.Context, c *api.Client) error {
 		var err error
-		hcs, meta, err = c.Health().State(api.HealthAny, q)
+		hcs, meta, err = c.Health().State(api.HealthAny, q.WithContext(ctx))
 		return err
 	})
 	if err != nil {
@@ -191,6 +194,7 @@ func (r *consulRegistry) checks(ctx context.Context, wait uint64) (checkRows, ui
 			service:   hc.ServiceName,
 			passing:   hc.Status == api.HealthPassing,
 			modify:    hc.ModifyIndex,
+			ours:      hc.Name == checkName && strings.HasPrefix(hc.Notes, checkNotesPrefix),
 		}
 		if row.serviceID != "" {
 			if !slices.Contains(hc.ServiceTags, tagMicro) {
@@ -212,10 +216,12 @@ func (r *consulRegistry) checks(ctx context.Context, wait uint64) (checkRows, ui
 type rowInstance struct {
 	name, version string
 	healthy       bool
+	ours          bool
 }
 
 // instances groups rows by instance: an instance is healthy when every
-// check of it and of its node passes.
+// check of it and of its node passes. Instances without the plugin's
+// check are not the plugin's and are left out.
 func (rows checkRows) instances() []rowInstance {
 	nodeDown := make(map[string]bool)
 	for _, row := range rows {
@@ -236,10 +242,13 @@ func (rows checkRows) instances() []rowInstance {
 			insts[k] = inst
 		}
 		inst.healthy = inst.healthy && row.passing
+		inst.ours = inst.ours || row.ours
 	}
 	out := make([]rowInstance, 0, len(insts))
 	for _, inst := range insts {
-		out = append(out, *inst)
+		if inst.ours {
+			out = append(out, *inst)
+		}
 	}
 	return out
 }

@@ -231,6 +231,11 @@ func (w *watcher) pollService() error {
 		return err
 	}
 	w.viewMu.Lock()
+	if v := w.views[name]; v != nil && snap.index < index {
+		// consul's index went backwards (the agent lost its state):
+		// start again from this read.
+		v.index = 0
+	}
 	w.push(w.apply(name, snap))
 	w.viewMu.Unlock()
 	w.index = max(snap.index, 1)
@@ -243,6 +248,13 @@ func (w *watcher) pollAll() error {
 		return err
 	}
 	w.viewMu.Lock()
+	if idx < w.index {
+		// consul's index went backwards (the agent lost its state):
+		// the indexes of the views are from before; start again.
+		for _, v := range w.views {
+			v.index = 0
+		}
+	}
 	names := dirtyNames(w.rows, rows, w.views)
 	w.viewMu.Unlock()
 	snaps := make(map[string]*snapshot, len(names))

@@ -24,18 +24,18 @@ func (c *rpcClient) Publish(ctx context.Context, msg Message, _ ...PublishOption
 	if c.opts.Broker == nil {
 		return fmt.Errorf("client: publish to %q: %w", topic, ErrNoBroker)
 	}
-	cdc, err := c.codecs.get(msg.ContentType())
+	cdc, err := rpcwire.Get(msg.ContentType())
 	if err != nil {
 		return fmt.Errorf("client: publish to %q: content type %q: %w", topic, msg.ContentType(), err)
 	}
 	id := newId()
 	body, err := cdc.Encode(&codec.Message{Id: id, Type: codec.Event, Endpoint: topic}, msg.Payload())
 	if err != nil {
-		c.codecs.put(cdc)
+		rpcwire.Put(cdc)
 		return fmt.Errorf("client: publish to %q: encoding the payload as %s: %w", topic, msg.ContentType(), err)
 	}
 	body = bytes.Clone(body) // the broker may keep it; the codec's buffer is reused
-	c.codecs.put(cdc)
+	rpcwire.Put(cdc)
 	h := metadataHeader(ctx)
 	h[rpcwire.ContentType] = msg.ContentType()
 	h[rpcwire.Topic] = topic

@@ -9,6 +9,7 @@ import (
 
 	"github.com/openmicro/go-micro/codec"
 	"github.com/openmicro/go-micro/errors"
+	"github.com/openmicro/go-micro/internal/rpcwire"
 	"github.com/openmicro/go-micro/registry"
 	"github.com/openmicro/go-micro/selector"
 	"github.com/openmicro/go-micro/transport"
@@ -47,7 +48,6 @@ func New(opts ...Option) (Client, error) {
 type rpcClient struct {
 	opts    Options
 	attempt CallFunc // call wrapped in opts.CallWrappers
-	codecs  codecPool
 }
 
 func (c *rpcClient) String() string   { return "rpc" }
@@ -168,7 +168,7 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp any, opts ...Call
 	}
 	// A content type without a codec is the caller's mistake: say so
 	// before choosing, dialling or marking any node.
-	if err := c.codecs.check(req.ContentType()); err != nil {
+	if err := checkCodec(req.ContentType()); err != nil {
 		return codecError(req, err)
 	}
 	next, marked, err := c.nodes(ctx, req, &co)
@@ -288,7 +288,7 @@ func (c *rpcClient) wait(ctx context.Context, req Request, d time.Duration, last
 
 // call is one attempt: the base CallFunc.
 func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, rsp any, _ CallOptions) error {
-	cdc, err := c.codecs.get(req.ContentType())
+	cdc, err := rpcwire.Get(req.ContentType())
 	if err != nil {
 		return codecError(req, err)
 	}
@@ -298,12 +298,12 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 	st.out.Service, st.out.Endpoint = req.Service(), req.Endpoint()
 	body, err := cdc.Encode(&st.out, req.Body())
 	if err != nil {
-		c.codecs.put(cdc) // Encode leaves no state behind
+		rpcwire.Put(cdc)
 		return encodeError(req, err)
 	}
 	sock, err := c.opts.Transport.Dial(ctx, node.Address)
 	if err != nil {
-		c.codecs.put(cdc)
+		rpcwire.Put(cdc)
 		if ctx.Err() != nil {
 			return contextError(ctx, req)
 		}
@@ -312,22 +312,20 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 	defer sock.Close()
 	st.msg = transport.Message{Header: requestHeader(ctx, req, st.out.Id, false), Body: body}
 	if err := sock.Send(ctx, &st.msg); err != nil {
-		c.codecs.put(cdc)
+		rpcwire.Put(cdc)
 		return transportError(ctx, req, node.Address, "send", err)
 	}
 	if err := sock.CloseSend(); err != nil {
-		c.codecs.put(cdc)
+		rpcwire.Put(cdc)
 		return transportError(ctx, req, node.Address, "close send", err)
 	}
 	st.msg = transport.Message{}
 	if err := sock.Recv(ctx, &st.msg); err != nil {
-		c.codecs.put(cdc)
+		rpcwire.Put(cdc)
 		return transportError(ctx, req, node.Address, "receive", err)
 	}
 	setAnswered(ctx)
-	err, reusable := decodeResponse(&c.codecs, cdc, req, &st.msg, &st.in, rsp)
-	if reusable {
-		c.codecs.put(cdc)
-	}
+	err = decodeResponse(cdc, req, &st.msg, &st.in, rsp)
+	rpcwire.Put(cdc)
 	return err
 }

@@ -26,7 +26,7 @@ func (c *rpcClient) Stream(ctx context.Context, req Request, opts ...CallOption)
 	if ctx.Err() != nil {
 		return nil, contextError(ctx, req)
 	}
-	if err := c.codecs.check(req.ContentType()); err != nil {
+	if err := checkCodec(req.ContentType()); err != nil {
 		return nil, codecError(req, err)
 	}
 	next, marked, err := c.nodes(ctx, req, &co)
@@ -63,18 +63,18 @@ func (c *rpcClient) Stream(ctx context.Context, req Request, opts ...CallOption)
 
 // open dials node and sends the opening message of a stream.
 func (c *rpcClient) open(ctx context.Context, node *registry.Node, req Request) (*rpcStream, error) {
-	send, err := c.codecs.get(req.ContentType())
+	send, err := rpcwire.Get(req.ContentType())
 	if err != nil {
 		return nil, codecError(req, err)
 	}
-	recv, err := c.codecs.get(req.ContentType())
+	recv, err := rpcwire.Get(req.ContentType())
 	if err != nil {
 		return nil, codecError(req, err)
 	}
 	sock, err := c.opts.Transport.Dial(ctx, node.Address)
 	if err != nil {
-		c.codecs.put(send)
-		c.codecs.put(recv)
+		rpcwire.Put(send)
+		rpcwire.Put(recv)
 		if ctx.Err() != nil {
 			return nil, contextError(ctx, req)
 		}
@@ -83,8 +83,8 @@ func (c *rpcClient) open(ctx context.Context, node *registry.Node, req Request) 
 	id := newId()
 	if err := sock.Send(ctx, &transport.Message{Header: requestHeader(ctx, req, id, true)}); err != nil {
 		_ = sock.Close()
-		c.codecs.put(send)
-		c.codecs.put(recv)
+		rpcwire.Put(send)
+		rpcwire.Put(recv)
 		return nil, transportError(ctx, req, node.Address, "send", err)
 	}
 	s := &rpcStream{
@@ -92,7 +92,6 @@ func (c *rpcClient) open(ctx context.Context, node *registry.Node, req Request) 
 		req:    req,
 		sock:   sock,
 		addr:   node.Address,
-		codecs: &c.codecs,
 		send:   send,
 		recv:   recv,
 	}
@@ -113,7 +112,6 @@ type rpcStream struct {
 	req    Request
 	sock   transport.Socket
 	addr   string
-	codecs *codecPool
 
 	send    *rpcwire.Codec
 	sendHdr codec.Message
@@ -192,14 +190,8 @@ func (s *rpcStream) Recv(msg any) error {
 		s.recvMsg = transport.Message{}
 		return s.end(errors.Parse(e))
 	}
-	err, reusable := decodeResponse(s.codecs, s.recv, s.req, &s.recvMsg, &s.recvHdr, msg)
+	err := decodeResponse(s.recv, s.req, &s.recvMsg, &s.recvHdr, msg)
 	s.recvMsg = transport.Message{}
-	if !reusable {
-		// The codec may hold half a message: use a fresh one next time.
-		if c, cerr := rpcwire.NewCodec(s.recv.ContentType()); cerr == nil {
-			s.recv = c
-		}
-	}
 	return err
 }
 

@@ -125,29 +125,26 @@ func encodeError(req Request, err error) *errors.Error {
 // decodeResponse turns a received message into the call's result: the
 // error of a Micro-Error header or of a codec envelope, or the body decoded
 // into rsp with cdc (or with the codec of the message's own Content-Type
-// when it names another one). reusable reports whether cdc is in a known
-// state afterwards and may go back to the pool.
-func decodeResponse(pool *codecPool, cdc *rpcwire.Codec, req Request, msg *transport.Message, m *codec.Message, rsp any) (err error, reusable bool) {
+// when it names another one).
+func decodeResponse(cdc *rpcwire.Codec, req Request, msg *transport.Message, m *codec.Message, rsp any) error {
 	if e, ok := msg.Header[rpcwire.Error]; ok {
-		return errors.Parse(e), true
+		return errors.Parse(e)
 	}
 	dec := cdc
 	if ct := msg.Header[rpcwire.ContentType]; ct != "" && codec.MediaType(ct) != cdc.ContentType() {
-		other, err := pool.get(ct)
+		other, err := rpcwire.Get(ct)
 		if err != nil {
-			return errors.InternalServerError(errorId, "call to %s: response content type %q: %v", target(req), ct, err), true
+			return errors.InternalServerError(errorId, "call to %s: response content type %q: %v", target(req), ct, err)
 		}
+		defer rpcwire.Put(other)
 		dec = other
 	}
 	*m = codec.Message{}
 	if err := dec.Decode(msg.Body, m, codec.Response, rsp); err != nil {
-		return errors.InternalServerError(errorId, "call to %s: decoding the response: %v", target(req), err), dec != cdc
-	}
-	if dec != cdc {
-		pool.put(dec)
+		return errors.InternalServerError(errorId, "call to %s: decoding the response: %v", target(req), err)
 	}
 	if m.Error != "" {
-		return errors.Parse(m.Error), true
+		return errors.Parse(m.Error)
 	}
-	return nil, true
+	return nil
 }

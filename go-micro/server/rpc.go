@@ -27,7 +27,6 @@ const (
 
 // rpcServer is the Server New builds.
 type rpcServer struct {
-	codecs codecs
 
 	// Counters for Debug.Stats, over every call since New.
 	requests atomic.Uint64

@@ -48,7 +48,6 @@ type call struct {
 	service     string
 	endpoint    string
 	codec       *rpcwire.Codec // nil when the content type has no codec
-	pool        *sync.Pool     // where codec goes back, nil when not pooled
 	answered    bool
 
 	// Kept here rather than allocated one by one.
@@ -79,7 +78,7 @@ func (r *run) serve(sock transport.Socket) {
 		s.errs.Add(1)
 		c.fail(err)
 	}
-	put(c.codec, c.pool)
+	rpcwire.Put(c.codec)
 }
 
 // canonicalHeader returns h with canonical keys; h itself when they are.
@@ -103,11 +102,11 @@ func (c *call) serve(body []byte) error {
 	if c.contentType == "" {
 		return errors.UnsupportedMediaType(name, "no %s header: send one of %s", rpcwire.ContentType, strings.Join(codec.ContentTypes(), ", "))
 	}
-	cd, pool, err := r.s.codecs.get(c.contentType)
+	cd, err := rpcwire.Get(c.contentType)
 	if err != nil {
 		return errors.UnsupportedMediaType(name, "%v", err)
 	}
-	c.codec, c.pool = cd, pool
+	c.codec = cd
 
 	var env codec.Message
 	if c.endpoint == "" && len(body) > 0 {

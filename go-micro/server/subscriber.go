@@ -198,11 +198,11 @@ func (r *run) decodeEvent(ct string, body []byte, v any) error {
 	if ct == "" {
 		return fmt.Errorf("no %s header", rpcwire.ContentType)
 	}
-	c, pool, err := r.s.codecs.get(ct)
+	c, err := rpcwire.Get(ct)
 	if err != nil {
 		return err
 	}
-	defer put(c, pool)
+	defer rpcwire.Put(c)
 	var env codec.Message
 	return c.Decode(body, &env, 0, v)
 }

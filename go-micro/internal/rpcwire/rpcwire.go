@@ -30,6 +30,7 @@ package rpcwire
 
 import (
 	"io"
+	"sync"
 
 	"github.com/openmicro/go-micro/codec"
 	"github.com/openmicro/go-micro/metadata"
@@ -99,6 +100,42 @@ func NewCodec(contentType string) (*Codec, error) {
 	c := &Codec{contentType: contentType, nc: nc}
 	c.c = nc(&c.buf)
 	return c, nil
+}
+
+// pools holds a sync.Pool of Codecs per media type; only media types with
+// a registered codec get one, so it stays small whatever content types
+// peers send.
+var pools sync.Map // media type -> *sync.Pool
+
+// Get returns a Codec for the content type, one given back with [Put] when
+// there is one, else a new one; the error is [codec.Lookup]'s for a content
+// type without a codec. Every Codec can be reused after any Encode or
+// Decode, failed ones included: Encode keeps nothing, and Decode reads
+// with a fresh decoder.
+func Get(contentType string) (*Codec, error) {
+	mt := codec.MediaType(contentType)
+	if p, ok := pools.Load(mt); ok {
+		if c, ok := p.(*sync.Pool).Get().(*Codec); ok {
+			return c, nil
+		}
+	}
+	c, err := NewCodec(mt)
+	if err != nil {
+		return nil, err
+	}
+	pools.LoadOrStore(mt, new(sync.Pool))
+	return c, nil
+}
+
+// Put gives c back for reuse by [Get]; the bytes its Encode returned must
+// not be used afterwards. A nil c is ignored.
+func Put(c *Codec) {
+	if c == nil {
+		return
+	}
+	if p, ok := pools.Load(c.contentType); ok {
+		p.(*sync.Pool).Put(c)
+	}
 }
 
 // ContentType returns the content type the Codec was made for.

@@ -38,3 +38,32 @@ func TestMetadataDropsReserved(t *testing.T) {
 		t.Fatalf("got %v", md)
 	}
 }
+
+// A pooled Codec is reused as it is, even after a failed Decode, and a
+// content type without a codec is an error.
+func TestGetPut(t *testing.T) {
+	if _, err := Get("application/x-nothing"); err == nil {
+		t.Fatal("Get of a content type without a codec succeeded")
+	}
+	c, err := Get("application/json; charset=utf-8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ContentType() != "application/json" {
+		t.Fatalf("content type %q, want the media type", c.ContentType())
+	}
+	var v struct{ A int }
+	if err := c.Decode([]byte(`{"a":`), &codec.Message{}, codec.Response, &v); err == nil {
+		t.Fatal("a truncated body decoded")
+	}
+	Put(c)
+	c, err = Get("application/json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Put(c)
+	if err := c.Decode([]byte(`{"a":7}`), &codec.Message{}, codec.Response, &v); err != nil || v.A != 7 {
+		t.Fatalf("after a failed decode: %v %+v", err, v)
+	}
+	Put(nil)
+}

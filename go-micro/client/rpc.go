@@ -242,15 +242,14 @@ func setAnswered(ctx context.Context) {
 // even with an error (a handler's 404 says nothing against the node, nor
 // does a 503 its own client got further down and passed on), a failure
 // when the client could not reach it or lost it (a 503 the client made),
-// and nothing when the caller's ctx ended first.
+// and nothing otherwise (the caller's ctx ended first, or a call wrapper
+// failed the attempt without reaching the node).
 func (c *rpcClient) mark(req Request, node *registry.Node, err error, answered bool) {
 	switch {
 	case err == nil || answered:
 		c.opts.Selector.Mark(req.Service(), node, nil)
 	case nodeFailed(err):
 		c.opts.Selector.Mark(req.Service(), node, err)
-	case !madeByClient(err):
-		c.opts.Selector.Mark(req.Service(), node, nil)
 	}
 }
 

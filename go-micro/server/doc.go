@@ -56,7 +56,9 @@
 // A recursive type is opened once per path: where a type appears again
 // inside itself its Value carries the name and type but no Values, and no
 // tree is deeper than 10 levels, so a Value never contains itself. Stream
-// endpoints have Metadata {"stream": "true"} and no Request or Response.
+// endpoints have Metadata {"stream": "true"} and no Request or Response,
+// unless [StreamTypes] declares their kind and message types (as generated
+// code does): then "stream" holds the kind and both shapes are published.
 // [EndpointMetadata] adds metadata of its own. Endpoints are sorted by name.
 //
 // # Protocol

@@ -134,6 +134,11 @@ func (hd *rpcHandler) build(h any, o HandlerOptions) error {
 			return invalidHandler("%s: EndpointMetadata names %q, which is not one of its endpoints", name, ep)
 		}
 	}
+	for ep, si := range o.Streams {
+		if err := checkStream(hd.methods[ep], ep, si); err != nil {
+			return invalidHandler("%s: StreamTypes: %v", name, err)
+		}
+	}
 	for _, full := range slices.Sorted(maps.Keys(hd.methods)) {
 		m := hd.methods[full]
 		ep := &Endpoint{Name: full}
@@ -146,12 +151,42 @@ func (hd *rpcHandler) build(h any, o HandlerOptions) error {
 				md = make(map[string]string, 1)
 			}
 			md["stream"] = "true"
+			if si, ok := o.Streams[full]; ok {
+				md["stream"] = si.Kind
+				ep.Request = valueOf(reflect.TypeOf(si.Request))
+				ep.Response = valueOf(reflect.TypeOf(si.Response))
+			}
 		} else {
 			ep.Request = valueOf(m.req)
 			ep.Response = valueOf(m.rsp)
 		}
 		ep.Metadata = md
 		hd.endpoints = append(hd.endpoints, ep)
+	}
+	return nil
+}
+
+// checkStream checks what StreamTypes declared for endpoint ep, whose
+// method is m (nil when there is none).
+func checkStream(m *method, ep string, si StreamInfo) error {
+	switch {
+	case m == nil:
+		return fmt.Errorf("%q is not one of the endpoints", ep)
+	case !m.stream:
+		return fmt.Errorf("%q is unary, not a stream endpoint", ep)
+	}
+	switch si.Kind {
+	case StreamServer, StreamClient, StreamBidirectional:
+	default:
+		return fmt.Errorf("%q: kind %q is not %q, %q or %q", ep, si.Kind, StreamServer, StreamClient, StreamBidirectional)
+	}
+	for _, side := range []struct {
+		what string
+		v    any
+	}{{"request", si.Request}, {"response", si.Response}} {
+		if t := reflect.TypeOf(side.v); t == nil || t.Kind() != reflect.Pointer {
+			return fmt.Errorf("%q: the %s type must be a pointer, not %v", ep, side.what, t)
+		}
 	}
 	return nil
 }

@@ -96,6 +96,11 @@ func TestNewHandlerErrors(t *testing.T) {
 		{"name with a dot", &Greeter{}, []server.HandlerOption{server.HandlerName("a.b")}, "~handler name \"a.b\""},
 		{"name with a space", &Greeter{}, []server.HandlerOption{server.HandlerName("a b")}, "~handler name \"a b\""},
 		{"metadata for an unknown endpoint", &Greeter{}, []server.HandlerOption{server.EndpointMetadata("Greeter.Nope", map[string]string{"a": "b"})}, "~\"Greeter.Nope\", which is not one of its endpoints"},
+		{"stream types for an unknown endpoint", &Greeter{}, []server.HandlerOption{server.StreamTypes("Greeter.Nope", server.StreamServer, new(Request), new(Response))}, "~StreamTypes: \"Greeter.Nope\" is not one of the endpoints"},
+		{"stream types for a unary endpoint", &Greeter{}, []server.HandlerOption{server.StreamTypes("Greeter.Hello", server.StreamServer, new(Request), new(Response))}, "~\"Greeter.Hello\" is unary"},
+		{"stream kind unknown", &Greeter{}, []server.HandlerOption{server.StreamTypes("Greeter.Echo", "sideways", new(Request), new(Response))}, "~kind \"sideways\""},
+		{"stream type not a pointer", &Greeter{}, []server.HandlerOption{server.StreamTypes("Greeter.Echo", server.StreamClient, Request{}, new(Response))}, "~the request type must be a pointer"},
+		{"stream type nil", &Greeter{}, []server.HandlerOption{server.StreamTypes("Greeter.Echo", server.StreamClient, new(Request), nil)}, "~the response type must be a pointer, not <nil>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -131,6 +131,42 @@ type HandlerOptions struct {
 	Name string
 	// Metadata is added to every endpoint of the handler, by endpoint name.
 	Metadata map[string]map[string]string
+	// Streams declares the message types of stream endpoints, by
+	// endpoint name; see [StreamTypes].
+	Streams map[string]StreamInfo
+}
+
+// Stream kinds: which sides of a stream endpoint send more than one
+// message. An endpoint's kind is published as its "stream" metadata.
+const (
+	StreamServer        = "server"        // one request, many responses
+	StreamClient        = "client"        // many requests, one response
+	StreamBidirectional = "bidirectional" // many each way
+)
+
+// StreamInfo describes a stream endpoint: its kind and the pointer types
+// of the messages the client sends (Request) and the server sends
+// (Response).
+type StreamInfo struct {
+	Kind     string
+	Request  any
+	Response any
+}
+
+// StreamTypes declares what a stream endpoint ("Type.Method") carries,
+// which reflection cannot see in func(ctx, server.Stream) error: its kind
+// ([StreamServer], [StreamClient] or [StreamBidirectional]) and the
+// messages each side sends, as pointers (new(pb.Req), new(pb.Rsp)). The
+// endpoint is then published with Request and Response shapes and its kind
+// as "stream" metadata, instead of "true" and no shapes. Generated code
+// (protoc-gen-micro) sets it for every streaming RPC.
+func StreamTypes(endpoint, kind string, req, rsp any) HandlerOption {
+	return func(o *HandlerOptions) {
+		if o.Streams == nil {
+			o.Streams = make(map[string]StreamInfo)
+		}
+		o.Streams[endpoint] = StreamInfo{Kind: kind, Request: req, Response: rsp}
+	}
 }
 
 // HandlerName sets the handler's name, the "Type" of its endpoints.

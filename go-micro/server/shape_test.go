@@ -204,3 +204,35 @@ func TestEndpointMetadata(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamTypes(t *testing.T) {
+	h := server.NewHandler(Shaped{},
+		server.StreamTypes("Shaped.Chat", server.StreamBidirectional, new(Person), new(timestamppb.Timestamp)),
+		server.EndpointMetadata("Shaped.Chat", map[string]string{"x": "y"}),
+	)
+	if h.Err() != nil {
+		t.Fatal(h.Err())
+	}
+	var chat *registry.Endpoint
+	for _, ep := range h.Endpoints() {
+		if ep.Name == "Shaped.Chat" {
+			chat = ep
+		}
+	}
+	if chat == nil {
+		t.Fatal("no Shaped.Chat endpoint")
+	}
+	if chat.Metadata["stream"] != server.StreamBidirectional || chat.Metadata["x"] != "y" {
+		t.Errorf("Chat metadata %v", chat.Metadata)
+	}
+	if chat.Request == nil || chat.Request.Type != "server_test.Person" || len(chat.Request.Values) == 0 {
+		t.Errorf("Chat request shape %+v", chat.Request)
+	}
+	if chat.Response == nil || chat.Response.Type != "google.protobuf.Timestamp" {
+		t.Errorf("Chat response shape %+v", chat.Response)
+	}
+	s := &registry.Service{Name: "x", Endpoints: h.Endpoints(), Nodes: []*registry.Node{{Id: "1"}}}
+	if err := registry.Validate(s); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -7,6 +7,9 @@
 #   make fmt        gofmt -w
 #   make tidy       go mod tidy in every module
 #   make fuzz       runs every fuzz target for FUZZTIME (default 30s) each
+#   make generate   regenerates every .pb.go and .pb.micro.go (protoc, pinned plugins)
+#   make check-generate  fails when regenerating changes a checked-in file (CI)
+#   make bench      go-micro beside grpc-go and the other peers (benchmarks/)
 
 SHELL       := /bin/bash
 GO          ?= go
@@ -16,7 +19,7 @@ STATICCHECK := $(GOBIN)/staticcheck
 TESTFLAGS   ?= -race -timeout 20m
 FUZZTIME    ?= 30s
 
-.PHONY: all build test test-deps lint fmt tidy fuzz
+.PHONY: all build test test-deps lint fmt tidy fuzz generate check-generate bench
 
 all: build
 
@@ -52,3 +55,15 @@ fuzz:
 	      echo "== fuzz $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p; \
 	    done; \
 	  done); done
+
+generate:
+	@./scripts/generate.sh
+
+check-generate: generate
+	@git diff --exit-code -- '*.pb.go' '*.pb.micro.go' || { echo "generated files are stale: run make generate and commit"; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- '*.pb.go' '*.pb.micro.go'); \
+	if [ -n "$$untracked" ]; then echo "generated files not checked in:"; echo "$$untracked"; exit 1; fi
+
+# BENCHFLAGS=-quick for one short run.
+bench:
+	cd benchmarks && $(GO) run ./cmd/bench $(BENCHFLAGS)

@@ -65,6 +65,14 @@ else
 	(cd / && GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION") || { log "ERROR: staticcheck install failed"; exit 1; }
 fi
 
+# protoc for make generate (protoc-gen-go and protoc-gen-micro are built by
+# scripts/generate.sh itself, at pinned versions).
+if command -v protoc >/dev/null; then
+	log "protoc present ($(protoc --version))"
+else
+	apt_install protobuf-compiler || { log "ERROR: protoc (protobuf-compiler) could not be installed"; exit 1; }
+fi
+
 # consul has no Debian package: build the agent the consul registry
 # plugin's tests start (cached outside the tree after the first build).
 "$(dirname "${BASH_SOURCE[0]}")/consul.sh" || { log "WARNING: consul could not be built"; status=1; }

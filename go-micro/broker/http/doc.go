@@ -31,8 +31,13 @@
 // holds broker=http, topic, queue, subscriber and secure ("true" for TLS).
 // Subscribe registers the node with a TTL of [DefaultRegisterTTL] before it
 // returns; one goroutine per connected broker registers every subscriber
-// again each [DefaultRegisterInterval]. Unsubscribe and Disconnect
-// deregister the nodes; a broker that dies leaves them to expire.
+// again each [DefaultRegisterInterval]. When the registry cannot be
+// reached, Subscribe still succeeds (it fails only when its ctx ends): the
+// subscriber is kept, one warning is logged, and registration is retried
+// from a second on, backing off up to the interval, so a service may start
+// before its registry and be found once the registry answers. Unsubscribe
+// and Disconnect deregister the nodes; a broker that dies leaves them to
+// expire.
 //
 // # Publishing
 //

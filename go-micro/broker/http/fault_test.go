@@ -510,3 +510,71 @@ func TestConcurrentPublishersExactCounts(t *testing.T) {
 		}
 	}
 }
+
+// A service may start before its registry: Subscribe succeeds while the
+// registry cannot be reached, and the subscriber is registered, and found
+// by publishers, once the registry answers.
+func TestSubscribeWithRegistryUnreachable(t *testing.T) {
+	mem := memory.New()
+	reg := newSwitchable(mem)
+	reg.setDown(true)
+	sb := connected(t, reg, defaultConfig())
+	c := newCounter()
+	sub, err := sb.Subscribe(t.Context(), "late", c.handle)
+	if err != nil {
+		t.Fatalf("Subscribe with the registry unreachable: %v", err)
+	}
+	if reg.failures.Load() == 0 {
+		t.Fatal("Subscribe never asked the unreachable registry: the test proves nothing")
+	}
+	if ss, _ := mem.GetService(t.Context(), ServicePrefix+"late"); len(ss) != 0 {
+		t.Fatalf("registered while the registry was down: %+v", ss)
+	}
+	reg.setDown(false)
+	// The heartbeat retries within about a second, far sooner than the
+	// 30s interval.
+	testenv.WaitFor(t, "the subscriber registered after the registry came back", func() bool {
+		ss, _ := mem.GetService(t.Context(), ServicePrefix+"late")
+		return len(ss) == 1 && len(ss[0].Nodes) == 1
+	})
+	pub := connected(t, mem, defaultConfig())
+	if err := pub.Publish(t.Context(), "late", msg("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if c.n.Load() != 1 {
+		t.Errorf("subscriber got %d messages, want 1", c.n.Load())
+	}
+	if err := sub.Unsubscribe(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A Subscribe whose ctx ends before registration subscribes nothing.
+func TestSubscribeCancelled(t *testing.T) {
+	reg := newSwitchable(memory.New())
+	reg.setDown(true)
+	sb := connected(t, reg, defaultConfig())
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := sb.Subscribe(ctx, "gone", newCounter().handle); err == nil {
+		t.Fatal("Subscribe with an ended ctx succeeded")
+	}
+	if n := len(sb.sessionSubs()); n != 0 {
+		t.Errorf("%d subscribers kept after a cancelled Subscribe", n)
+	}
+}
+
+// sessionSubs returns the subscribers of b's current session.
+func (b *httpBroker) sessionSubs() []*subscriber {
+	s, err := b.session()
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var subs []*subscriber
+	for _, sub := range s.subs {
+		subs = append(subs, sub)
+	}
+	return subs
+}

@@ -221,6 +221,7 @@ func (b *httpBroker) Connect(ctx context.Context) error {
 		advertise: advertise(ln.Addr().String()),
 		secure:    secure,
 		cache:     cache.New(b.opts.Registry, append([]cache.Option{cache.Logger(b.opts.Logger)}, b.cacheOpts...)...),
+		retry:     make(chan struct{}, 1),
 		subs:      make(map[string]*subscriber),
 		stopped:   make(chan struct{}),
 	}
@@ -448,12 +449,31 @@ func (b *httpBroker) Subscribe(ctx context.Context, topic string, h broker.Handl
 		return nil, broker.ErrNotConnected
 	}
 	if err := sub.register(ctx); err != nil {
-		sub.closed.Store(true)
-		sub.cancel()
-		s.remove(sub)
-		return nil, fmt.Errorf("broker/http: subscribe to %q: %w", topic, err)
+		if ctx.Err() != nil { // the caller gave up: nothing subscribed
+			sub.closed.Store(true)
+			sub.cancel()
+			s.remove(sub)
+			return nil, fmt.Errorf("broker/http: subscribe to %q: %w", topic, err)
+		}
+		// The registry cannot be reached. The subscriber is kept and
+		// registered by the heartbeat as soon as the registry answers, so a
+		// service starts before its registry (DESIGN: keep serving, keep
+		// retrying).
+		sub.failing = true
+		s.b.opts.Logger.Warn("broker/http: cannot register subscriber; subscribed, and retrying registration until publishers can find it",
+			"topic", topic, "subscriber", sub.id, "err", err)
+		s.retryNow()
 	}
 	return sub, nil
+}
+
+// retryNow makes the heartbeat run soon instead of after a full interval,
+// for a subscriber that could not register.
+func (s *session) retryNow() {
+	select {
+	case s.retry <- struct{}{}:
+	default:
+	}
 }
 
 // session is one Connect..Disconnect period: the listener and server, the
@@ -469,6 +489,8 @@ type session struct {
 	secure    bool
 	cache     *cache.Cache
 	wg        sync.WaitGroup // server and heartbeat goroutines
+
+	retry chan struct{} // asks the heartbeat to run now; capacity 1
 
 	mu     sync.Mutex
 	subs   map[string]*subscriber
@@ -514,15 +536,24 @@ func (s *session) lookup(id string) *subscriber {
 }
 
 // heartbeat registers every subscriber again each interval until the
-// session ends.
+// session ends. While some subscriber is not registered (the registry did
+// not answer) it retries sooner, backing off from a second up to the
+// interval.
 func (s *session) heartbeat() {
-	t := time.NewTicker(s.b.cfg.interval)
+	interval := s.b.cfg.interval
+	wait, backoff := interval, time.Duration(0)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+		case <-s.retry:
+			if backoff > 0 {
+				continue // already retrying on its own schedule
+			}
+			t.Stop()
 		}
 		s.mu.Lock()
 		subs := make([]*subscriber, 0, len(s.subs))
@@ -530,20 +561,40 @@ func (s *session) heartbeat() {
 			subs = append(subs, sub)
 		}
 		s.mu.Unlock()
+		failing := false
 		for _, sub := range subs {
-			ctx, cancel := context.WithTimeout(s.ctx, s.b.cfg.interval)
+			ctx, cancel := context.WithTimeout(s.ctx, interval)
 			sub.regMu.Lock()
 			var err error
 			if !sub.closed.Load() {
 				err = sub.register(ctx)
 			}
+			was := sub.failing
+			sub.failing = err != nil && s.ctx.Err() == nil
 			sub.regMu.Unlock()
 			cancel()
-			if err != nil && s.ctx.Err() == nil {
-				s.b.opts.Logger.Warn("broker/http: registering subscriber again failed; will retry",
-					"topic", sub.topic, "subscriber", sub.id, "err", err)
+			switch {
+			case sub.failing:
+				failing = true
+				if !was {
+					s.b.opts.Logger.Warn("broker/http: registering subscriber again failed; will retry",
+						"topic", sub.topic, "subscriber", sub.id, "err", err)
+				}
+			case was && err == nil:
+				s.b.opts.Logger.Info("broker/http: subscriber registered", "topic", sub.topic, "subscriber", sub.id)
 			}
 		}
+		switch {
+		case !failing:
+			wait, backoff = interval, 0
+		case backoff == 0:
+			backoff = min(time.Second, interval)
+			wait = backoff
+		default:
+			backoff = min(2*backoff, interval)
+			wait = backoff
+		}
+		t.Reset(wait)
 	}
 }
 
@@ -653,8 +704,9 @@ type subscriber struct {
 
 	// regMu is held while registering, so that a deregistration always
 	// follows the last registration.
-	regMu  sync.Mutex
-	closed atomic.Bool
+	regMu   sync.Mutex
+	closed  atomic.Bool
+	failing bool // the last registration failed; guarded by regMu
 }
 
 func (sub *subscriber) Topic() string { return sub.topic }

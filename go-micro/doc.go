@@ -39,9 +39,11 @@
 // sql.OpenDB beside sql.Open. Values given in code ([Name], [Version],
 // [Address], [RegisterTTL], ...) are defaults that the matching flags,
 // when set, override at run time; --server_metadata adds to [Metadata].
-// Without flags the registry is "memory" for now (the "micro" registry of
-// `micro server` becomes the default when it exists), the broker and
-// transport "http" and the selector "random".
+// Without flags the registry is "micro" (the registry service that
+// `micro server` hosts, at 127.0.0.1:8000; see registry/micro), the broker
+// and transport "http" and the selector "random". A service started before
+// `micro server` keeps serving, logs one line saying what to start, and
+// registers once the registry answers. Tests use registry/memory.
 //
 // # Errors
 //

@@ -13,7 +13,9 @@ import (
 	"github.com/openmicro/go-micro/broker"
 	"github.com/openmicro/go-micro/client"
 	"github.com/openmicro/go-micro/cmd"
+	"github.com/openmicro/go-micro/registry"
 	regmem "github.com/openmicro/go-micro/registry/memory"
+	"github.com/openmicro/go-micro/registry/micro"
 	"github.com/openmicro/go-micro/selector"
 	"github.com/openmicro/go-micro/server"
 	"github.com/openmicro/go-micro/testenv"
@@ -230,6 +232,36 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// Without flags the registry is the client of `micro server`'s registry
+// at its default address; --registry_address points it elsewhere, and
+// --registry=memory keeps a service within its process.
+func TestDefaultRegistry(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		impl  string
+		addrs []string
+	}{
+		{"default", nil, "micro", []string{micro.DefaultAddress}},
+		{"address", []string{"--registry_address=10.0.0.1:8000"}, "micro", []string{"10.0.0.1:8000"}},
+		{"memory", []string{"--registry=memory"}, "memory", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := mustRun(t, cmd.Components{}, tc.args...)
+			if got := r.comps.Registry.String(); got != tc.impl {
+				t.Fatalf("registry %q, want %q", got, tc.impl)
+			}
+			if tc.addrs == nil {
+				return
+			}
+			o := r.comps.Registry.(interface{ Options() registry.Options }).Options()
+			if !slices.Equal(o.Addrs, tc.addrs) {
+				t.Errorf("registry addresses %q, want %q", o.Addrs, tc.addrs)
+			}
+		})
+	}
+}
+
 // An empty environment variable counts as unset.
 func TestEmptyEnv(t *testing.T) {
 	for _, f := range []string{"registry", "broker", "transport", "selector", "register_ttl", "client_request_timeout", "server_name"} {
@@ -350,7 +382,7 @@ func TestInstanceBeatsFlag(t *testing.T) {
 
 func TestUnknownNames(t *testing.T) {
 	for _, kind := range []struct{ flag, registered string }{
-		{"registry", "fake, memory"},
+		{"registry", "fake, memory, micro"},
 		{"broker", "fake, http"},
 		{"transport", "fake, http"},
 		{"selector", "hash, random, roundrobin"},
@@ -467,7 +499,7 @@ func TestHelp(t *testing.T) {
 	}
 	for _, want := range []string{
 		"registered: fake, memory", "registered: fake, http", "registered: hash, random, roundrobin",
-		`(default: "memory")`, `(default: "http")`, `(default: "random")`,
+		`(default: "micro")`, `(default: "http")`, `(default: "random")`,
 		"(default: " + server.DefaultRegisterTTL.String() + ")",
 		"(default: " + server.DefaultRegisterInterval.String() + ")",
 		"(default: 1)", "(default: " + client.DefaultRequestTimeout.String() + ")",

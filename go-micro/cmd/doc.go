@@ -30,7 +30,7 @@
 // every flag with its variable, its default and, for the four
 // implementation flags, the names registered in the program.
 //
-//	--registry            registry by name (default "memory"; see below)
+//	--registry            registry by name (default "micro"; see below)
 //	--registry_address    comma-separated registry addresses
 //	--broker              broker by name (default "http")
 //	--broker_address      comma-separated broker addresses
@@ -60,10 +60,13 @@
 // pair without '=', TLS without its files) make Build return a
 // [*FlagError] that names the flag and its variable, and build nothing.
 //
-// The default registry is "memory" for now, which only finds services
-// within one process. A later release adds the "micro" registry, the
-// client of the registry hosted by `micro server`, and makes it the
-// default, so that services on one machine find each other with no flags.
+// The default registry is "micro", the client of the registry hosted by
+// `micro server` (registry/micro, at 127.0.0.1:8000 unless
+// --registry_address says otherwise), so that services on one machine find
+// each other with no flags. Building it connects to nothing; when nothing
+// answers, a service keeps serving and logs one warning saying to start
+// `micro server` or choose another registry. --registry=memory keeps
+// services within one process (tests).
 //
 // # Instances given in code
 //
@@ -79,8 +82,8 @@
 //
 // The name tables are those of packages registry, broker, transport and
 // selector. This package blank-imports the in-core implementations its
-// defaults name (registry/memory, broker/http, transport/http) and the
-// codecs (json, proto, jsonrpc, protorpc, bytes); the selector's random,
+// defaults name (registry/micro, broker/http, transport/http), the memory
+// registry and the codecs (json, proto, jsonrpc, protorpc, bytes); the selector's random,
 // roundrobin and hash strategies need no import. Anything else, such as
 // registry/consul from go-plugins or transport/memory, is enabled by a
 // blank import in the program:

@@ -45,7 +45,7 @@ func ExampleBuild() {
 		fmt.Println(err)
 	}
 	// Output:
-	// registry: memory selector: roundrobin
+	// registry: micro selector: roundrobin
 	// transport: http broker: http
 	// server: greeter 1.0.0 map[zone:a] 1m0s
 	// client retries: 3

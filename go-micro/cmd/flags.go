@@ -17,10 +17,10 @@ import (
 // The implementations chosen when no flag or environment variable names
 // one.
 const (
-	// DefaultRegistry is the registry used without --registry. It is
-	// "memory" for now; once the "micro" registry (the one hosted by
-	// `micro server`) exists it becomes the default.
-	DefaultRegistry = "memory"
+	// DefaultRegistry is the registry used without --registry: the client
+	// of the registry hosted by `micro server` (registry/micro), at
+	// 127.0.0.1:8000 unless --registry_address says otherwise.
+	DefaultRegistry = "micro"
 	// DefaultBroker is the broker used without --broker: peer to peer over
 	// HTTP through the registry.
 	DefaultBroker = "http"

@@ -52,7 +52,7 @@ fuzz:
 	@set -e; for m in $(MODULES); do (cd $$m && \
 	  for p in $$($(GO) list ./...); do \
 	    for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz' || true); do \
-	      echo "== fuzz $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p; \
+	      echo "== fuzz $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$p; \
 	    done; \
 	  done); done
 

@@ -11,12 +11,12 @@ import (
 )
 
 // The greeter service, run until its context ends, called through its
-// own client, which finds it in the (in-process) registry.
+// own client, which finds it in the in-process memory registry.
 func ExampleNewService() {
 	ctx, stop := context.WithCancel(context.Background())
 	started := make(chan struct{})
 	service, err := greeter.NewService(
-		micro.Args([]string{"greeter", "--server_address=127.0.0.1:0"}),
+		micro.Args([]string{"greeter", "--registry=memory", "--server_address=127.0.0.1:0"}),
 		micro.Context(ctx),
 		micro.Logger(slog.New(slog.DiscardHandler)),
 		micro.AfterStart(func() error { close(started); return nil }),

@@ -1,24 +1,26 @@
-// Package greeter is the service of the greeter example: its messages and
-// its handler, shared by the server (greeter/srv) and the client
-// (greeter/cli).
+// Package greeter is the service of the greeter example: its handler and
+// subscriber, shared by the server (greeter/srv), and the calls its client
+// (greeter/cli) makes. The API is greeter/proto/greeter.proto; its
+// messages, client and handler interfaces are generated into the package
+// github.com/openmicro/examples/greeter/proto by protoc-gen-go and
+// protoc-gen-micro (scripts/generate.sh).
 //
 // Endpoints:
 //
 //   - Say.Hello: one greeting for a name.
 //   - Say.Stream: a server stream of Count greetings, one every Interval.
 //
-// The server also subscribes to [Topic] and logs each [Event].
+// The server also subscribes to [Topic] and logs each event.
 package greeter
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
+	pb "github.com/openmicro/examples/greeter/proto"
 	"github.com/openmicro/go-micro/errors"
-	"github.com/openmicro/go-micro/server"
 )
 
 // Name is the service name the greeter registers under.
@@ -30,57 +32,32 @@ const Topic = "greeter.events"
 // MaxCount bounds how many greetings one Say.Stream call asks for.
 const MaxCount = 10000
 
-// HelloRequest asks for a greeting.
-type HelloRequest struct {
-	Name string `json:"name"`
-}
-
-// HelloResponse is a greeting.
-type HelloResponse struct {
-	Msg string `json:"msg"`
-}
-
-// StreamRequest asks Say.Stream for Count greetings, one every Interval.
-type StreamRequest struct {
-	Name     string        `json:"name"`
-	Count    int           `json:"count"`
-	Interval time.Duration `json:"interval"`
-}
-
-// Event is what the greeter's subscriber receives.
-type Event struct {
-	Name    string `json:"name"`
-	Message string `json:"message"`
-}
-
-// Say is the greeter's handler.
+// Say is the greeter's handler: it implements pb.SayHandler.
 type Say struct{}
 
+var _ pb.SayHandler = (*Say)(nil)
+
 // Hello greets req.Name; an empty name is a bad request.
-func (s *Say) Hello(ctx context.Context, req *HelloRequest, rsp *HelloResponse) error {
-	if req.Name == "" {
+func (s *Say) Hello(ctx context.Context, req *pb.HelloRequest, rsp *pb.HelloResponse) error {
+	if req.GetName() == "" {
 		return errors.BadRequest(Name, "name is required")
 	}
-	rsp.Msg = "Hello " + req.Name
+	rsp.Msg = "Hello " + req.GetName()
 	return nil
 }
 
-// Stream reads one StreamRequest and sends its greetings, then ends the
-// stream.
-func (s *Say) Stream(ctx context.Context, stream server.Stream) error {
-	var req StreamRequest
-	if err := stream.Recv(&req); err != nil {
-		if err == io.EOF {
-			return errors.BadRequest(Name, "the stream carried no request")
-		}
-		return err
+// Stream sends the greetings req asks for, then ends the stream. (A
+// stream that carries no request is answered with a bad request by the
+// generated code before Stream is called.)
+func (s *Say) Stream(ctx context.Context, req *pb.StreamRequest, stream pb.Say_StreamStream) error {
+	count := req.GetCount()
+	if count < 1 || count > MaxCount {
+		return errors.BadRequest(Name, "count must be between 1 and %d, not %d", MaxCount, count)
 	}
-	if req.Count < 1 || req.Count > MaxCount {
-		return errors.BadRequest(Name, "count must be between 1 and %d, not %d", MaxCount, req.Count)
-	}
-	for i := range req.Count {
-		if i > 0 && req.Interval > 0 {
-			t := time.NewTimer(req.Interval)
+	interval := time.Duration(req.GetInterval())
+	for i := range count {
+		if i > 0 && interval > 0 {
+			t := time.NewTimer(interval)
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -88,7 +65,7 @@ func (s *Say) Stream(ctx context.Context, stream server.Stream) error {
 			case <-t.C:
 			}
 		}
-		msg := &HelloResponse{Msg: fmt.Sprintf("Hello %s (%d of %d)", req.Name, i+1, req.Count)}
+		msg := &pb.HelloResponse{Msg: fmt.Sprintf("Hello %s (%d of %d)", req.GetName(), i+1, count)}
 		if err := stream.Send(msg); err != nil {
 			return err
 		}
@@ -98,9 +75,9 @@ func (s *Say) Stream(ctx context.Context, stream server.Stream) error {
 
 // Subscriber returns the function the server subscribes to Topic: it logs
 // each event.
-func Subscriber(log *slog.Logger) func(context.Context, *Event) error {
-	return func(ctx context.Context, e *Event) error {
-		log.Info("greeter: event", "name", e.Name, "message", e.Message)
+func Subscriber(log *slog.Logger) func(context.Context, *pb.Event) error {
+	return func(ctx context.Context, e *pb.Event) error {
+		log.Info("greeter: event", "name", e.GetName(), "message", e.GetMessage())
 		return nil
 	}
 }

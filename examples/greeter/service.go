@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	pb "github.com/openmicro/examples/greeter/proto"
 	micro "github.com/openmicro/go-micro"
 )
 
@@ -14,8 +15,9 @@ const Version = "1.0.0"
 // with the greeter's [Name] and [Version] and then opts (so opts win, and
 // micro.Args gives the command line to parse), its Init (go-micro's flags
 // and environment variables: --registry, --server_address, ...), and the
-// [Say] handler and the [Topic] subscriber (logging with the service's
-// logger) added to its server.
+// [Say] handler (through the generated pb.RegisterSayHandler) and the
+// [Topic] subscriber (logging with the service's logger) added to its
+// server.
 //
 // Init's errors are returned as they are, [micro.ErrHelp] included (the
 // help was printed; the program exits 0). On any error nothing stays
@@ -29,7 +31,7 @@ func NewService(opts ...micro.Option) (micro.Service, error) {
 		return nil, err
 	}
 	srv := service.Server()
-	err := srv.Handle(srv.NewHandler(&Say{}))
+	err := pb.RegisterSayHandler(srv, &Say{})
 	if err == nil {
 		err = srv.Subscribe(srv.NewSubscriber(Topic, Subscriber(service.Options().Logger)))
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/openmicro/examples/greeter"
+	pb "github.com/openmicro/examples/greeter/proto"
 	micro "github.com/openmicro/go-micro"
 	"github.com/openmicro/go-micro/broker"
 	httpbroker "github.com/openmicro/go-micro/broker/http"
@@ -131,8 +132,9 @@ func TestGreeterThroughRegistries(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { disconnect(t, b) })
-			sent := greeter.Event{Name: "Ann", Message: "hello from the client"}
-			if err := opts.Client.Publish(callCtx(t), opts.Client.NewMessage(greeter.Topic, &sent)); err != nil {
+			sent := event{Name: "Ann", Message: "hello from the client"}
+			msg := opts.Client.NewMessage(greeter.Topic, &pb.Event{Name: sent.Name, Message: sent.Message})
+			if err := opts.Client.Publish(callCtx(t), msg); err != nil {
 				t.Fatalf("publishing to %s: %v", greeter.Topic, err)
 			}
 			// Publish returns once the subscriber has run.
@@ -268,7 +270,7 @@ func (s *greeterServer) stop() error {
 }
 
 // events returns the events the greeter's subscriber has logged.
-func (s *greeterServer) events() []greeter.Event {
+func (s *greeterServer) events() []event {
 	return s.log.events()
 }
 
@@ -292,6 +294,13 @@ func waitRegistered(t *testing.T, r registry.Registry, addr string) {
 				var names []string
 				for _, ep := range s.Endpoints {
 					names = append(names, ep.Name)
+					// The generated registration declares the stream's
+					// kind and messages.
+					if ep.Name == "Say.Stream" && (ep.Metadata["stream"] != "server" ||
+						ep.Request == nil || ep.Request.Type != "greeter.StreamRequest" ||
+						ep.Response == nil || ep.Response.Type != "greeter.HelloResponse") {
+						return fmt.Errorf("Say.Stream is registered as %+v, want a server stream of greeter.StreamRequest to greeter.HelloResponse", ep)
+					}
 				}
 				for _, want := range []string{"Say.Hello", "Say.Stream"} {
 					if !slices.Contains(names, want) {
@@ -398,7 +407,13 @@ type testLog struct {
 
 	mu   sync.Mutex
 	buf  bytes.Buffer
-	evts []greeter.Event
+	evts []event
+}
+
+// event is a pb.Event as the greeter's subscriber logs it (comparable,
+// unlike the generated message).
+type event struct {
+	Name, Message string
 }
 
 func newTestLog(t *testing.T, who string) *testLog {
@@ -414,7 +429,7 @@ func newTestLog(t *testing.T, who string) *testLog {
 	return l
 }
 
-func (l *testLog) events() []greeter.Event {
+func (l *testLog) events() []event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.evts)
@@ -438,7 +453,7 @@ type eventHandler struct {
 
 func (h *eventHandler) Handle(ctx context.Context, r slog.Record) error {
 	if strings.HasPrefix(r.Message, "greeter: event") {
-		var e greeter.Event
+		var e event
 		r.Attrs(func(a slog.Attr) bool {
 			switch a.Key {
 			case "name":

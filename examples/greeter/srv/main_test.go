@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/openmicro/examples/greeter"
+	pb "github.com/openmicro/examples/greeter/proto"
 	"github.com/openmicro/go-micro/client"
 	"github.com/openmicro/go-micro/testenv"
 	httptransport "github.com/openmicro/go-micro/transport/http"
@@ -34,7 +35,9 @@ func TestSIGTERM(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "--server_address=127.0.0.1:0")
+	// The memory registry: the test needs no registry server, and the
+	// client calls the address the greeter logs.
+	cmd := exec.Command(bin, "--registry=memory", "--server_address=127.0.0.1:0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -81,22 +84,17 @@ func TestSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	say := pb.NewSayService(greeter.Name, c)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*testenv.Patience)
 	defer cancel()
-	stream, err := c.Stream(ctx, c.NewRequest(greeter.Name, "Say.Stream", nil), client.WithAddress(addr))
+	const count = 5
+	stream, err := say.Stream(ctx, &pb.StreamRequest{Name: "Ann", Count: count, Interval: int64(100 * time.Millisecond)},
+		client.WithAddress(addr))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stream.Close()
-	const count = 5
-	if err := stream.Send(&greeter.StreamRequest{Name: "Ann", Count: count, Interval: 100 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.CloseSend(); err != nil {
-		t.Fatal(err)
-	}
-	var first greeter.HelloResponse
-	if err := stream.Recv(&first); err != nil {
+	if _, err := stream.Recv(); err != nil {
 		t.Fatalf("first greeting: %v", err)
 	}
 	// The stream is in flight: stop the service.
@@ -105,8 +103,7 @@ func TestSIGTERM(t *testing.T) {
 	}
 	got := 1
 	for {
-		var msg greeter.HelloResponse
-		err := stream.Recv(&msg)
+		_, err := stream.Recv()
 		if err == io.EOF {
 			break
 		}
@@ -126,9 +123,7 @@ func TestSIGTERM(t *testing.T) {
 	case <-time.After(4 * testenv.Patience):
 		t.Fatal("the greeter did not exit after SIGTERM")
 	}
-	err = c.Call(t.Context(), c.NewRequest(greeter.Name, "Say.Hello", &greeter.HelloRequest{Name: "Bob"}),
-		&greeter.HelloResponse{}, client.WithAddress(addr), client.WithRetries(0))
-	if err == nil {
+	if _, err := say.Hello(t.Context(), &pb.HelloRequest{Name: "Bob"}, client.WithAddress(addr), client.WithRetries(0)); err == nil {
 		t.Fatal("the stopped greeter still answers")
 	}
 }

@@ -6,7 +6,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: bench.proto
+// source: proto/bench.proto
 
 package benchpb
 
@@ -35,7 +35,7 @@ type Request struct {
 
 func (x *Request) Reset() {
 	*x = Request{}
-	mi := &file_bench_proto_msgTypes[0]
+	mi := &file_proto_bench_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +47,7 @@ func (x *Request) String() string {
 func (*Request) ProtoMessage() {}
 
 func (x *Request) ProtoReflect() protoreflect.Message {
-	mi := &file_bench_proto_msgTypes[0]
+	mi := &file_proto_bench_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +60,7 @@ func (x *Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Request.ProtoReflect.Descriptor instead.
 func (*Request) Descriptor() ([]byte, []int) {
-	return file_bench_proto_rawDescGZIP(), []int{0}
+	return file_proto_bench_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Request) GetName() string {
@@ -80,7 +80,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_bench_proto_msgTypes[1]
+	mi := &file_proto_bench_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -92,7 +92,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_bench_proto_msgTypes[1]
+	mi := &file_proto_bench_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -105,7 +105,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_bench_proto_rawDescGZIP(), []int{1}
+	return file_proto_bench_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Reply) GetMsg() string {
@@ -115,11 +115,11 @@ func (x *Reply) GetMsg() string {
 	return ""
 }
 
-var File_bench_proto protoreflect.FileDescriptor
+var File_proto_bench_proto protoreflect.FileDescriptor
 
-const file_bench_proto_rawDesc = "" +
+const file_proto_bench_proto_rawDesc = "" +
 	"\n" +
-	"\vbench.proto\x12\x05bench\"\x1d\n" +
+	"\x11proto/bench.proto\x12\x05bench\"\x1d\n" +
 	"\aRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x19\n" +
 	"\x05Reply\x12\x10\n" +
@@ -129,23 +129,23 @@ const file_bench_proto_rawDesc = "" +
 	"\x04Chat\x12\x0e.bench.Request\x1a\f.bench.Reply(\x010\x01B/Z-github.com/openmicro/benchmarks/proto;benchpbb\x06proto3"
 
 var (
-	file_bench_proto_rawDescOnce sync.Once
-	file_bench_proto_rawDescData []byte
+	file_proto_bench_proto_rawDescOnce sync.Once
+	file_proto_bench_proto_rawDescData []byte
 )
 
-func file_bench_proto_rawDescGZIP() []byte {
-	file_bench_proto_rawDescOnce.Do(func() {
-		file_bench_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_bench_proto_rawDesc), len(file_bench_proto_rawDesc)))
+func file_proto_bench_proto_rawDescGZIP() []byte {
+	file_proto_bench_proto_rawDescOnce.Do(func() {
+		file_proto_bench_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_proto_bench_proto_rawDesc), len(file_proto_bench_proto_rawDesc)))
 	})
-	return file_bench_proto_rawDescData
+	return file_proto_bench_proto_rawDescData
 }
 
-var file_bench_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
-var file_bench_proto_goTypes = []any{
+var file_proto_bench_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_proto_bench_proto_goTypes = []any{
 	(*Request)(nil), // 0: bench.Request
 	(*Reply)(nil),   // 1: bench.Reply
 }
-var file_bench_proto_depIdxs = []int32{
+var file_proto_bench_proto_depIdxs = []int32{
 	0, // 0: bench.Bench.Echo:input_type -> bench.Request
 	0, // 1: bench.Bench.Chat:input_type -> bench.Request
 	1, // 2: bench.Bench.Echo:output_type -> bench.Reply
@@ -157,26 +157,26 @@ var file_bench_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for field type_name
 }
 
-func init() { file_bench_proto_init() }
-func file_bench_proto_init() {
-	if File_bench_proto != nil {
+func init() { file_proto_bench_proto_init() }
+func file_proto_bench_proto_init() {
+	if File_proto_bench_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bench_proto_rawDesc), len(file_bench_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_bench_proto_rawDesc), len(file_proto_bench_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_bench_proto_goTypes,
-		DependencyIndexes: file_bench_proto_depIdxs,
-		MessageInfos:      file_bench_proto_msgTypes,
+		GoTypes:           file_proto_bench_proto_goTypes,
+		DependencyIndexes: file_proto_bench_proto_depIdxs,
+		MessageInfos:      file_proto_bench_proto_msgTypes,
 	}.Build()
-	File_bench_proto = out.File
-	file_bench_proto_goTypes = nil
-	file_bench_proto_depIdxs = nil
+	File_proto_bench_proto = out.File
+	file_proto_bench_proto_goTypes = nil
+	file_proto_bench_proto_depIdxs = nil
 }

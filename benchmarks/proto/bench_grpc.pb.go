@@ -6,7 +6,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             v3.21.12
-// source: bench.proto
+// source: proto/bench.proto
 
 package benchpb
 
@@ -158,5 +158,5 @@ var Bench_ServiceDesc = grpc.ServiceDesc{
 			ClientStreams: true,
 		},
 	},
-	Metadata: "bench.proto",
+	Metadata: "proto/bench.proto",
 }

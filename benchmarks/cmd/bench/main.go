@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -28,7 +29,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/openmicro/benchmarks/internal/natsbench"
 	"github.com/openmicro/benchmarks/internal/rpcbench"
+	"github.com/openmicro/benchmarks/internal/startbench"
 )
 
 func main() {
@@ -42,6 +45,81 @@ type config struct {
 	warmup, duration time.Duration
 	runs             int
 	concurrency      []int
+	natsAddr         string
+	natsMessages     int
+	examples         string
+	idle             time.Duration
+}
+
+// startRows starts the greeter example's binary against a registry
+// service, cfg.runs times: the median time to registered, and the largest
+// idle resident memory.
+func startRows(ctx context.Context, cfg config, t *table) error {
+	dir, err := os.MkdirTemp("", "bench-greeter-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := startbench.BuildGreeter(ctx, cfg.examples, dir)
+	if err != nil {
+		return err
+	}
+	reg, err := startbench.StartRegistry(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = reg.Stop(sctx)
+	}()
+	var starts []time.Duration
+	var rss int64
+	for range max(cfg.runs, 3) {
+		r, err := startbench.Measure(ctx, reg, bin, cfg.idle)
+		if err != nil {
+			return err
+		}
+		starts = append(starts, r.StartToRegistered)
+		rss = max(rss, r.IdleRSS)
+	}
+	slices.Sort(starts)
+	t.add("greeter start to registered ms", float64(starts[len(starts)/2])/float64(time.Millisecond), math.NaN(), "%.1f", false, "≤ 100")
+	t.add("greeter idle RSS MB", float64(rss)/(1<<20), math.NaN(), "%.1f", false, "≤ 15")
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// natsRows publishes 100-byte messages through the NATS broker plugin and
+// through raw nats.go, alternating within each run.
+func natsRows(ctx context.Context, cfg config, t *table) error {
+	results := make(map[string][]natsbench.Result)
+	for range cfg.runs {
+		for _, sys := range natsbench.Systems {
+			r, err := natsbench.Run(ctx, sys, cfg.natsAddr, cfg.natsMessages, 100, time.Minute)
+			if err != nil {
+				return fmt.Errorf("%s at %s: %w", sys, cfg.natsAddr, err)
+			}
+			results[sys] = append(results[sys], r)
+		}
+	}
+	rate := func(sys string) float64 {
+		rs := results[sys]
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = r.PerSecond()
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	t.add(fmt.Sprintf("nats publish 100 B msgs/s (%d, all delivered)", cfg.natsMessages), rate(natsbench.Systems[0]), rate(natsbench.Systems[1]), "%.0f", true, "≥ 0.8×")
+	return nil
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -51,12 +129,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	warmup := fs.Duration("warmup", time.Second, "warm-up before each measured window")
 	duration := fs.Duration("duration", 5*time.Second, "measured window of each run")
 	runs := fs.Int("runs", 3, "runs of each measurement; the median is shown")
+	examples := fs.String("examples", "../examples", "the examples module, whose greeter is started for the start-up and memory rows")
+	natsAddr := fs.String("nats", envOr("MICRO_TEST_NATS_ADDR", "nats://127.0.0.1:4222"), "NATS server for the broker rows")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg := config{warmup: *warmup, duration: *duration, runs: *runs, concurrency: []int{1, 64}}
+	cfg := config{warmup: *warmup, duration: *duration, runs: *runs, concurrency: []int{1, 64}, natsAddr: *natsAddr, natsMessages: 200_000, examples: *examples, idle: startbench.Idle}
 	if *quick {
-		cfg.warmup, cfg.duration, cfg.runs = 100*time.Millisecond, 300*time.Millisecond, 1
+		cfg.warmup, cfg.duration, cfg.runs, cfg.natsMessages, cfg.idle = 100*time.Millisecond, 300*time.Millisecond, 1, 20_000, 200*time.Millisecond
 	}
 	if cfg.runs < 1 || cfg.duration <= 0 {
 		fmt.Fprintln(stderr, "bench: -runs must be at least 1 and -duration positive")
@@ -66,6 +146,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	t := &table{}
 	if err := rpcRows(ctx, cfg, t); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	if err := natsRows(ctx, cfg, t); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	if err := startRows(ctx, cfg, t); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
 	}
@@ -249,11 +337,14 @@ func (t *table) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "benchmark\tgo-micro\tpeer\tratio\ttarget\t")
 	for _, r := range t.rows {
-		ratio := "-"
-		if r.peer != 0 {
-			ratio = fmt.Sprintf("%.2f×", r.ours/r.peer)
+		ratio, peer := "-", "-"
+		if !math.IsNaN(r.peer) {
+			peer = fmt.Sprintf(r.format, r.peer)
+			if r.peer != 0 {
+				ratio = fmt.Sprintf("%.2f×", r.ours/r.peer)
+			}
 		}
-		fmt.Fprintf(tw, "%s\t"+r.format+"\t"+r.format+"\t%s\t%s\t\n", r.name, r.ours, r.peer, ratio, r.target)
+		fmt.Fprintf(tw, "%s\t"+r.format+"\t%s\t%s\t%s\t\n", r.name, r.ours, peer, ratio, r.target)
 	}
 	_ = tw.Flush()
 }
@@ -264,7 +355,7 @@ func facts(w io.Writer, cfg config, quick bool) {
 		mode = "QUICK MODE: one short run; the numbers mean nothing"
 	}
 	fmt.Fprintf(w, "machine: %d cores (GOMAXPROCS %d), %s %s/%s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(w, "peers: grpc-go %s (protobuf %s)\n", depVersion("google.golang.org/grpc"), depVersion("google.golang.org/protobuf"))
+	fmt.Fprintf(w, "peers: grpc-go %s (protobuf %s), nats.go %s\n", depVersion("google.golang.org/grpc"), depVersion("google.golang.org/protobuf"), depVersion("github.com/nats-io/nats.go"))
 	fmt.Fprintf(w, "mode: %s\n\n", mode)
 }
 

@@ -14,7 +14,6 @@ import (
 
 	benchpb "github.com/openmicro/benchmarks/proto"
 	"github.com/openmicro/go-micro/client"
-	protocodec "github.com/openmicro/go-micro/codec/proto"
 	"github.com/openmicro/go-micro/registry/memory"
 	"github.com/openmicro/go-micro/server"
 	"github.com/openmicro/go-micro/transport"
@@ -89,7 +88,8 @@ func check(r *benchpb.Reply) error {
 
 // ---- go-micro ----
 
-// Bench is the go-micro handler: endpoints Bench.Echo and Bench.Chat.
+// Bench is the go-micro handler, registered through the generated
+// RegisterBenchHandler: endpoints Bench.Echo and Bench.Chat.
 type Bench struct{}
 
 // Echo answers one request.
@@ -102,11 +102,10 @@ func (Bench) Echo(_ context.Context, req *benchpb.Request, rsp *benchpb.Reply) e
 }
 
 // Chat answers every request with one reply until the client half-closes.
-func (Bench) Chat(_ context.Context, s server.Stream) error {
-	req := new(benchpb.Request)
+func (Bench) Chat(_ context.Context, s benchpb.Bench_ChatStream) error {
 	rsp := &benchpb.Reply{Msg: Msg}
 	for {
-		if err := s.Recv(req); err != nil {
+		if _, err := s.Recv(); err != nil {
 			if err == io.EOF {
 				return nil
 			}
@@ -137,7 +136,7 @@ func serveMicro(ctx context.Context, addr string) (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := srv.Handle(srv.NewHandler(Bench{})); err != nil {
+	if err := benchpb.RegisterBenchHandler(srv, Bench{}); err != nil {
 		return nil, err
 	}
 	if err := srv.Start(ctx); err != nil {
@@ -154,10 +153,9 @@ func (s *microServer) Stop(ctx context.Context) error {
 }
 
 type microConn struct {
-	c    client.Client
+	c    benchpb.BenchService
 	tr   transport.Transport
-	req  client.Request
-	chat client.Request
+	req  *benchpb.Request
 	addr client.CallOption
 }
 
@@ -171,44 +169,43 @@ func dialMicro(addr string) (Conn, error) {
 		return nil, err
 	}
 	return &microConn{
-		c:    c,
+		c:    benchpb.NewBenchService("bench", c),
 		tr:   tr,
-		req:  c.NewRequest("bench", "Bench.Echo", &benchpb.Request{Name: Name}),
-		chat: c.NewRequest("bench", "Bench.Chat", nil, client.StreamingRequest(), client.WithContentType(protocodec.ContentType)),
+		req:  &benchpb.Request{Name: Name},
 		addr: client.WithAddress(addr),
 	}, nil
 }
 
 func (m *microConn) Echo(ctx context.Context) error {
-	rsp := new(benchpb.Reply)
-	if err := m.c.Call(ctx, m.req, rsp, m.addr); err != nil {
+	rsp, err := m.c.Echo(ctx, m.req, m.addr)
+	if err != nil {
 		return err
 	}
 	return check(rsp)
 }
 
 func (m *microConn) Chat(ctx context.Context) (Chat, error) {
-	s, err := m.c.Stream(ctx, m.chat, m.addr)
+	s, err := m.c.Chat(ctx, m.addr)
 	if err != nil {
 		return nil, err
 	}
-	return &microChat{s: s, req: &benchpb.Request{Name: Name}, rsp: new(benchpb.Reply)}, nil
+	return &microChat{s: s, req: m.req}, nil
 }
 
 func (m *microConn) Close() error { return m.tr.Close() }
 
 type microChat struct {
-	s   client.Stream
+	s   benchpb.Bench_ChatService
 	req *benchpb.Request
-	rsp *benchpb.Reply
 }
 
 func (c *microChat) Send() error { return c.s.Send(c.req) }
 func (c *microChat) Recv() error {
-	if err := c.s.Recv(c.rsp); err != nil {
+	rsp, err := c.s.Recv()
+	if err != nil {
 		return err
 	}
-	return check(c.rsp)
+	return check(rsp)
 }
 func (c *microChat) CloseSend() error { return c.s.CloseSend() }
 func (c *microChat) Close() error     { return c.s.Close() }

@@ -1,0 +1,19 @@
+module github.com/openmicro/go-plugins/transport/rabbitmq
+
+go 1.26.7
+
+require (
+	github.com/openmicro/go-micro v0.0.0
+	github.com/rabbitmq/amqp091-go v1.16.0
+	github.com/urfave/cli/v2 v2.27.7
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
+	github.com/russross/blackfriday/v2 v2.1.0 // indirect
+	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+replace github.com/openmicro/go-micro => ../../../go-micro

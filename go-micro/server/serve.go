@@ -418,6 +418,18 @@ func (st *rpcStream) Close() error {
 func (c *call) serveStream(ctx context.Context, m *method) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// A handler that waits on its ctx (pushing rare events, say) learns
+	// that the client went away from the socket, not from Send or Recv.
+	if ds, ok := c.sock.(transport.DoneSocket); ok {
+		done := ds.Done()
+		go func() {
+			select {
+			case <-done:
+				cancel()
+			case <-ctx.Done(): // the handler returned
+			}
+		}()
+	}
 	// Send and Recv may run at once: Send encodes with the call's codec,
 	// Recv decodes with one of its own.
 	dec, err := rpcwire.NewCodec(c.contentType)
@@ -430,6 +442,10 @@ func (c *call) serveStream(ctx context.Context, m *method) error {
 	}
 	st := &rpcStream{ctx: ctx, req: rq, call: c, enc: c.codec, dec: dec}
 	err = c.r.invoke(ctx, rq, st)
+	// The handler is done: a Send it left running (on a goroutine of its
+	// own, to a client that stopped reading) gives up now rather than hold
+	// sendMu below until the client reads.
+	cancel()
 	st.sendMu.Lock()
 	closed := st.closed.Swap(true) // later Sends fail; the codec is the call's again
 	st.sendMu.Unlock()

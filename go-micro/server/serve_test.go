@@ -14,6 +14,7 @@ import (
 	"github.com/openmicro/go-micro/errors"
 	"github.com/openmicro/go-micro/internal/rpcwire"
 	"github.com/openmicro/go-micro/server"
+	"github.com/openmicro/go-micro/testenv"
 	"github.com/openmicro/go-micro/transport"
 	trhttp "github.com/openmicro/go-micro/transport/http"
 	"google.golang.org/protobuf/proto"
@@ -519,4 +520,40 @@ func (c closer) Run(_ context.Context, stream server.Stream) error {
 	}
 	c.sendErr <- stream.Send(&Counter{N: 2})
 	return errors.InternalServerError("closer", "too late to be seen")
+}
+
+// Waiter is a stream handler that waits on its ctx only, as a handler
+// pushing rare events does: it must learn that the client went away.
+type Waiter struct{ ended chan error }
+
+func (w *Waiter) Wait(ctx context.Context, stream server.Stream) error {
+	var req Request
+	if err := stream.Recv(&req); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	w.ended <- ctx.Err()
+	return ctx.Err()
+}
+
+func TestStreamHandlerSeesClientLeave(t *testing.T) {
+	f := transportFixture(t, "http")
+	w := &Waiter{ended: make(chan error, 1)}
+	if err := f.srv.Handle(f.srv.NewHandler(w)); err != nil {
+		t.Fatal(err)
+	}
+	f.start()
+	ctx := patient(t, 1)
+	sock := f.client().stream(ctx, "application/json", "Waiter.Wait")
+	if err := sock.Send(ctx, &transport.Message{Body: []byte(`{"name":"x"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// The handler waits on its ctx, not in Send or Recv: closing the
+	// stream from the client must end that ctx.
+	if err := sock.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.Recv(t, "the handler's ctx to end after the client closed", w.ended); err == nil {
+		t.Error("handler ctx ended without an error")
+	}
 }

@@ -71,6 +71,18 @@ type Socket interface {
 	Remote() string
 }
 
+// DoneSocket is a Socket that can say when it has ended: Done returns a
+// channel closed once the stream can carry nothing more either way
+// (closed here, reset or closed by the peer, or its connection lost); a
+// half-close by the peer does not close it. It is optional: the server
+// uses it, when a socket has it, to end a stream handler's context as soon
+// as the client goes away, even while the handler is not in Send or Recv.
+// transport/http's sockets have it.
+type DoneSocket interface {
+	Socket
+	Done() <-chan struct{}
+}
+
 // Listener accepts streams.
 type Listener interface {
 	// Addr is the address the listener is bound to, with the real port.

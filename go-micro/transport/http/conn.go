@@ -148,6 +148,17 @@ func (c *conn) close(err error) {
 		c.mu.Unlock()
 		_ = c.nc.Close()
 		close(c.done)
+		c.mu.Lock()
+		streams := make([]*stream, 0, len(c.streams))
+		for _, s := range c.streams {
+			streams = append(streams, s)
+		}
+		c.mu.Unlock()
+		for _, s := range streams {
+			s.mu.Lock()
+			s.end()
+			s.mu.Unlock()
+		}
 		if c.t != nil {
 			c.t.removeConn(c)
 		}

@@ -84,6 +84,35 @@ type stream struct {
 	sentEnd   bool
 	gone      bool // peer reset the stream
 	closed    bool
+	ended     bool          // closed, reset or its connection lost: see Done
+	doneCh    chan struct{} // made by the first Done; closed when ended
+}
+
+// Done returns a channel closed once the stream can carry nothing more
+// either way: closed here, reset or closed by the peer, or its connection
+// lost (transport.DoneSocket). A half-close by the peer does not close it.
+func (s *stream) Done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.doneCh == nil {
+		s.doneCh = make(chan struct{})
+		if s.ended {
+			close(s.doneCh)
+		}
+	}
+	return s.doneCh
+}
+
+// end marks the stream ended and closes its Done channel; s.mu must be
+// held.
+func (s *stream) end() {
+	if s.ended {
+		return
+	}
+	s.ended = true
+	if s.doneCh != nil {
+		close(s.doneCh)
+	}
 }
 
 func newStream(c *conn, id uint32) *stream {
@@ -208,6 +237,7 @@ func (s *stream) deliver(p []byte, end bool) uint32 {
 func (s *stream) reset(err *resetError) {
 	s.mu.Lock()
 	s.gone = true
+	s.end()
 	if s.recvErr == nil {
 		if err.code == codeClosed {
 			s.recvErr = io.EOF
@@ -424,6 +454,7 @@ func (s *stream) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.end()
 	done := s.gone || (s.sentEnd && s.recvErr == io.EOF)
 	end := !done && !s.sentEnd && s.recvErr == io.EOF
 	if s.sendErr == nil {

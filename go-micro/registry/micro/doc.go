@@ -32,7 +32,9 @@
 //
 // Register and Deregister check their input with registry.Validate before
 // sending it. GetService of an unknown service returns an error wrapping
-// registry.ErrNotFound. A call that finds nothing answering at the address
+// registry.ErrNotFound; only the registry service's own answer for an
+// unknown service means that, so a server at the address that lacks the
+// registry's endpoints gives an error saying so instead. A call that finds nothing answering at the address
 // returns an error matching [ErrUnreachable] that names the address and
 // what to do:
 //
@@ -56,9 +58,12 @@
 // reported again.
 //
 // When the stream breaks (the server restarted or stopped, the connection
-// dropped), the watcher reconnects by itself with a
-// jittered backoff, from at once up to three seconds between tries, for as
-// long as it takes. On reconnecting it compares the new snapshot with what
+// dropped, or the server ended it because the watcher's caller read too
+// slowly), the watcher reconnects by itself, for as long as it takes: at
+// once, then with jittered waits doubling from 0.1 up to 3 seconds. A
+// stream that breaks less than 10 seconds after it opened counts as a
+// failed try, so a registry that ends every watch straight away is not
+// hammered by reconnections. On reconnecting it compares the new snapshot with what
 // it knew and reports the difference (Delete of the nodes gone, Create of
 // the nodes new, Update of the nodes changed) before the changes that
 // follow. So a watcher never shows a node that went while it was away; a

@@ -263,3 +263,46 @@ func TestWatchSnapshotTimeout(t *testing.T) {
 		t.Fatalf("Watch = %v; want a deadline error saying no snapshot came", err)
 	}
 }
+
+// greeter is a service that is not a registry.
+type greeter struct{}
+
+func (greeter) Hello(ctx context.Context, req *struct{}, rsp *struct{}) error { return nil }
+
+// A server at the registry's address that is not the registry (it has no
+// Registry endpoints) is an error naming the address, not a service that
+// is not found.
+func TestNotARegistry(t *testing.T) {
+	tr, err := httptransport.NewTransport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	srv, err := server.New(server.Name("greeter"), server.Address("127.0.0.1:0"), server.Transport(tr),
+		server.Registry(memory.New()), server.Logger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Handle(srv.NewHandler(greeter{})); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), patience)
+		defer cancel()
+		_ = srv.Stop(ctx)
+	}()
+	addr := srv.Options().Address
+	r := newClient(t, addr)
+	_, err = r.GetService(t.Context(), "x")
+	if errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("GetService from a server that is not a registry: %v; want an error other than registry.ErrNotFound", err)
+	}
+	for _, want := range []string{"Registry.GetService at " + addr, "404", "no endpoint Registry.GetService"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("GetService from a server that is not a registry: %v; want it to hold %q", err, want)
+		}
+	}
+}

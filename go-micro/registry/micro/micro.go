@@ -90,6 +90,7 @@ func NewRegistry(opts ...registry.Option) registry.Registry {
 	r := &microRegistry{
 		opts:     o,
 		log:      log,
+		sleep:    sleep,
 		watchers: make(map[*watcher]struct{}),
 	}
 	r.tr, r.err = httptransport.NewTransport(topts...)
@@ -117,6 +118,10 @@ type microRegistry struct {
 	err    error // building the client failed; every call returns it
 
 	lastWarn atomic.Int64 // when a watcher last warned of losing its stream, unix ns
+
+	// sleep waits between reconnection attempts: the package's sleep,
+	// which tests replace to see the waits.
+	sleep func(ctx context.Context, d time.Duration) bool
 
 	mu       sync.Mutex
 	closed   bool
@@ -297,8 +302,11 @@ func (r *microRegistry) GetService(ctx context.Context, name string, opts ...reg
 	}
 	rsp := new(GetServiceResponse)
 	if err := r.call(ctx, endpointGetService, &GetServiceRequest{Service: name}, rsp); err != nil {
+		// Only the registry's own answer for an unknown service means
+		// not found: another 404 (a server without the registry's
+		// endpoints at the address) is an error to show as it is.
 		var se *serviceError
-		if stderrors.As(err, &se) && se.err.Code == 404 {
+		if stderrors.As(err, &se) && se.err.Code == 404 && se.err.Detail == notFoundDetail(name) {
 			return nil, fmt.Errorf("%w: %q", registry.ErrNotFound, name)
 		}
 		return nil, err

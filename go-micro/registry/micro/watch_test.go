@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/openmicro/go-micro/registry"
 	"github.com/openmicro/go-micro/registry/memory"
 	"github.com/openmicro/go-micro/registry/micro"
+	"github.com/openmicro/go-micro/registry/micro/handler"
 	"github.com/openmicro/go-micro/testenv"
 )
 
@@ -265,5 +268,80 @@ func TestWatchSeesChangesAfterReturn(t *testing.T) {
 		}
 		expect(t, w, registry.Delete, "late", "z")
 		w.Stop()
+	}
+}
+
+// countingRegistry counts the watchers open on the registry it wraps.
+type countingRegistry struct {
+	registry.Registry
+	open atomic.Int32
+}
+
+func (c *countingRegistry) Watch(ctx context.Context, opts ...registry.WatchOption) (registry.Watcher, error) {
+	w, err := c.Registry.Watch(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	c.open.Add(1)
+	return &countedWatcher{Watcher: w, stop: sync.OnceFunc(func() { c.open.Add(-1) })}, nil
+}
+
+type countedWatcher struct {
+	registry.Watcher
+	stop func()
+}
+
+func (w *countedWatcher) Stop() {
+	w.Watcher.Stop()
+	w.stop()
+}
+
+// Watchers whose context ends, without Stop, release their watches on
+// the server; Next then returns registry.ErrWatcherStopped.
+func TestWatchContextEndReleasesServer(t *testing.T) {
+	backend := &countingRegistry{Registry: memory.New()}
+	s := serve(t, backend, "127.0.0.1:0", nil)
+	r := newClient(t, s.addr)
+	ctx, cancel := context.WithCancel(t.Context())
+	const n = 50
+	ws := make([]registry.Watcher, n)
+	for i := range ws {
+		w, err := r.Watch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws[i] = w
+	}
+	if got := backend.open.Load(); got != n {
+		t.Fatalf("%d backend watchers open for %d watches", got, n)
+	}
+	cancel()
+	testenv.WaitFor(t, "the server to stop the backend watchers of watches whose context ended", func() bool {
+		return backend.open.Load() == 0
+	})
+	for _, w := range ws {
+		if _, err := next(t, w); !errors.Is(err, registry.ErrWatcherStopped) {
+			t.Fatalf("Next after the context ended: %v; want registry.ErrWatcherStopped", err)
+		}
+	}
+}
+
+// A registry service that refuses watches (its handler is closed, the
+// server shutting down) makes Watch fail with the service's reason, even
+// when the refusal comes before the request is sent.
+func TestWatchRefused(t *testing.T) {
+	s := serve(t, memory.New(), "127.0.0.1:0", nil)
+	if err := handler.Close(s.h); err != nil {
+		t.Fatal(err)
+	}
+	r := newClient(t, s.addr)
+	for range 20 {
+		w, err := r.Watch(t.Context())
+		if w != nil {
+			w.Stop()
+		}
+		if err == nil || !strings.Contains(err.Error(), "503 Service Unavailable: watch: the registry is shutting down") {
+			t.Fatalf("Watch of a closed registry handler: %v; want the 503 saying it is shutting down", err)
+		}
 	}
 }

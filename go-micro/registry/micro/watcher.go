@@ -17,10 +17,13 @@ import (
 
 // Reconnection backoff of a watcher whose stream broke: the first retry
 // comes at once, then the waits double from minBackoff up to maxBackoff,
-// with jitter.
+// with jitter. A stream that broke less than stableAfter after it opened
+// counts as a failed try, so that a registry that accepts watches and
+// ends them at once is not hammered by reconnections.
 const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 3 * time.Second
+	minBackoff  = 100 * time.Millisecond
+	maxBackoff  = 3 * time.Second
+	stableAfter = 10 * time.Second
 )
 
 // Watch opens a watch stream and returns once the service has sent its
@@ -37,7 +40,7 @@ func (r *microRegistry) Watch(ctx context.Context, opts ...registry.WatchOption)
 		cancel()
 		return nil, err
 	}
-	w.stream = st
+	w.stream, w.opened = st, time.Now()
 	w.state = newState(o.Service, snap)
 
 	r.mu.Lock()
@@ -87,6 +90,14 @@ func (r *microRegistry) open(ctx context.Context, service string) (client.Stream
 		return nil, nil, r.callError(ctx, endpointWatch, err)
 	}
 	if err := st.Send(req); err != nil {
+		if stderrors.Is(err, io.EOF) {
+			// The service ended the stream before reading the request
+			// (it is shutting down, say): Recv says why.
+			var msg WatchResponse
+			if rerr := st.Recv(&msg); rerr != nil {
+				err = rerr
+			}
+		}
 		return fail(err)
 	}
 	var snap []*registry.Service
@@ -128,7 +139,9 @@ type watcher struct {
 	stream  client.Stream
 	state   *state
 	pending []*registry.Result
-	warned  bool // the loss of the stream was logged as a warning
+	warned  bool      // the loss of the stream was logged as a warning
+	opened  time.Time // when the current stream opened
+	fails   int       // tries since the last stream that lasted stableAfter
 }
 
 // warnEvery is the least time between two warnings of the registry's
@@ -186,6 +199,9 @@ func (w *watcher) Next() (*registry.Result, error) {
 				w.r.log.Log(context.Background(), level, "registry micro: the watch lost its stream to the registry; reconnecting",
 					"address", w.r.addrList(), "service", w.name(), "error", err)
 			}
+			if time.Since(w.opened) >= stableAfter {
+				w.fails = 0 // the stream worked: the first retry comes at once
+			}
 			w.drop()
 			continue
 		}
@@ -212,23 +228,26 @@ func (w *watcher) drop() {
 }
 
 // reconnect opens a new stream, trying until it works or the watcher
-// stops, and queues the changes the snapshot shows.
+// stops, and queues the changes the snapshot shows. It waits before each
+// try but the first after a stream that lasted, and the wait grows with
+// every try since: a failed one, or one whose stream broke soon after.
 func (w *watcher) reconnect() {
 	start := time.Now()
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 && !sleep(w.ctx, backoff(attempt)) {
+	for attempt := 1; ; attempt++ {
+		if w.fails > 0 && !w.r.sleep(w.ctx, backoff(w.fails)) {
 			return
 		}
+		w.fails++
 		st, snap, err := w.r.open(w.ctx, w.service)
 		if err != nil {
 			if w.ctx.Err() != nil {
 				return
 			}
 			w.r.log.Debug("registry micro: the watch could not reconnect yet",
-				"address", w.r.addrList(), "service", w.name(), "attempt", attempt+1, "error", err)
+				"address", w.r.addrList(), "service", w.name(), "attempt", attempt, "error", err)
 			continue
 		}
-		w.stream = st
+		w.stream, w.opened = st, time.Now()
 		w.pending = append(w.pending, w.state.resync(snap)...)
 		level := slog.LevelDebug
 		if w.warned {
@@ -236,7 +255,7 @@ func (w *watcher) reconnect() {
 			w.warned = false
 		}
 		w.r.log.Log(context.Background(), level, "registry micro: the watch reconnected to the registry",
-			"address", w.r.addrList(), "service", w.name(), "attempts", attempt+1,
+			"address", w.r.addrList(), "service", w.name(), "attempts", attempt,
 			"down_for", time.Since(start).Round(time.Millisecond), "changes_missed", len(w.pending))
 		return
 	}

@@ -1,6 +1,7 @@
 package micro
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/openmicro/go-micro/registry"
@@ -42,10 +43,16 @@ type GetServiceRequest struct {
 }
 
 // GetServiceResponse is the response of Registry.GetService: one entry per
-// version. A service with no node is a 404 error, not an empty list.
+// version. A service with no node is a 404 error, not an empty list, whose
+// detail is exactly `service "NAME" not found` (NAME quoted as Go quotes
+// strings); the client takes only that 404 for registry.ErrNotFound.
 type GetServiceResponse struct {
 	Services []*registry.Service `json:"services"`
 }
+
+// notFoundDetail is the detail of the registry service's 404 for an
+// unknown service.
+func notFoundDetail(name string) string { return fmt.Sprintf("service %q not found", name) }
 
 // ListServicesRequest is the (empty) request of Registry.ListServices.
 type ListServicesRequest struct{}

@@ -43,12 +43,26 @@
 // with a 503 (errors.ServiceUnavailable) telling its client to reconnect
 // and refuses new ones; unary calls are served after Close.
 //
+// A client that reads slower than the registry changes is not given
+// unbounded memory: past the transport's window (1 MiB per stream for
+// the http transport), the changes wait in a backlog bounded by
+// [MaxBacklog] (default 8 MiB). A watch whose backlog would overflow
+// stops its backend watcher at once and, once the client has read what
+// is already on its way, ends with a 503 saying it fell behind; the
+// client reconnects and resyncs from a fresh snapshot, so no change is
+// lost to it. A client that stopped reading altogether keeps the stream
+// (and the goroutine sending on it) until it reads, leaves or the server
+// stops: go-micro's server gives a handler no way to abandon a Send that
+// waits for its client. Close stops the backend watchers of such watches
+// at once all the same.
+//
 // Close is a function, not a method, because server.NewHandler makes
 // every exported method of the handler an endpoint and rejects methods of
 // any other shape. Call it before the server's Stop, which otherwise
 // waits for the open watch streams until its context ends.
 //
 // A Registry is safe for concurrent use; the server calls its methods
-// from one goroutine per call. Each open watch holds one backend watcher
-// and one goroutine that notices the client leaving.
+// from one goroutine per call. Each open watch holds one backend watcher,
+// its backlog, one goroutine that moves the backend's changes into the
+// backlog and one that notices the client leaving.
 package handler

@@ -2,6 +2,8 @@ package handler_test
 
 import (
 	"context"
+	stderrors "errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"github.com/openmicro/go-micro/registry/micro/handler"
 	"github.com/openmicro/go-micro/server"
 	"github.com/openmicro/go-micro/testenv"
+	"github.com/openmicro/go-micro/transport"
 	httptransport "github.com/openmicro/go-micro/transport/http"
 )
 
@@ -30,11 +33,13 @@ type env struct {
 	c       client.Client
 }
 
-func newEnv(t *testing.T) *env { return newEnvOver(t, memory.New()) }
+func newEnv(t *testing.T) *env { return newEnvOver(t, memory.New(), nil) }
 
-func newEnvOver(t *testing.T, backend registry.Registry) *env {
+// newEnvOver serves a handler over backend with hopts, on a server
+// transport built with topts.
+func newEnvOver(t *testing.T, backend registry.Registry, hopts []handler.Option, topts ...transport.Option) *env {
 	t.Helper()
-	tr, err := httptransport.NewTransport()
+	tr, err := httptransport.NewTransport(topts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +48,7 @@ func newEnvOver(t *testing.T, backend registry.Registry) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := handler.New(backend)
+	h := handler.New(backend, hopts...)
 	if err := srv.Handle(srv.NewHandler(h)); err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +81,12 @@ func (e *env) call(ctx context.Context, endpoint string, body, rsp any) error {
 	return e.c.Call(ctx, e.c.NewRequest(micro.ServiceName, endpoint, body), rsp, client.WithAddress(e.addr))
 }
 
+// stream opens a Registry.Watch stream that ends, failing a Recv that
+// would otherwise wait for ever, after patience.
 func (e *env) stream(t *testing.T, ctx context.Context) client.Stream {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, patience)
+	t.Cleanup(cancel)
 	st, err := e.c.Stream(ctx, e.c.NewRequest(micro.ServiceName, "Registry.Watch", nil, client.StreamingRequest()),
 		client.WithAddress(e.addr))
 	if err != nil {
@@ -226,9 +235,9 @@ func TestClose(t *testing.T) {
 	}
 
 	st2 := e.stream(t, ctx)
-	if err := st2.Send(&micro.WatchRequest{}); err != nil {
-		t.Fatal(err)
-	}
+	// The refusal may come before the request is sent: Send then
+	// returns io.EOF, and Recv says why.
+	_ = st2.Send(&micro.WatchRequest{})
 	if err := st2.Recv(&msg); errors.FromError(err).Code != 503 {
 		t.Fatalf("new watch after Close: %v; want 503", err)
 	}
@@ -250,7 +259,7 @@ func TestClientLeaves(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			backend := &countingRegistry{Registry: memory.New()}
-			e := newEnvOver(t, backend)
+			e := newEnvOver(t, backend, nil)
 			st := e.stream(t, t.Context())
 			if err := st.Send(&micro.WatchRequest{}); err != nil {
 				t.Fatal(err)
@@ -293,4 +302,182 @@ type countedWatcher struct {
 func (w *countedWatcher) Stop() {
 	w.Watcher.Stop()
 	w.stop()
+}
+
+// openWatch opens a watch of every service and reads up to the ready
+// message.
+func (e *env) openWatch(t *testing.T) client.Stream {
+	t.Helper()
+	st := e.stream(t, t.Context())
+	if err := st.Send(&micro.WatchRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	var msg micro.WatchResponse
+	if err := st.Recv(&msg); err != nil || msg.Type != micro.WatchReady {
+		t.Fatalf("Recv = %+v, %v; want ready", msg, err)
+	}
+	return st
+}
+
+// churn registers n changes of about 10 KiB each (distinct metadata, so
+// that no two share memory) straight into the backend.
+func churn(t *testing.T, backend registry.Registry, n int) {
+	t.Helper()
+	for i := range n {
+		s := &registry.Service{
+			Name:     "churn",
+			Metadata: map[string]string{"pad": fmt.Sprint(i) + strings.Repeat("x", 10<<10)},
+			Nodes:    []*registry.Node{{Id: fmt.Sprint(i), Address: "127.0.0.1:1"}},
+		}
+		if err := backend.Register(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// drain reads st until it ends and returns how it ended and how many
+// events came before.
+func drain(t *testing.T, st client.Stream) (int, error) {
+	t.Helper()
+	type end struct {
+		n   int
+		err error
+	}
+	done := make(chan end, 1)
+	go func() {
+		n := 0
+		for {
+			var msg micro.WatchResponse
+			if err := st.Recv(&msg); err != nil {
+				done <- end{n, err}
+				return
+			}
+			n++
+		}
+	}()
+	e := testenv.Recv(t, "the watch stream to end", done)
+	return e.n, e.err
+}
+
+// A client that reads slower than the registry changes costs the server
+// a bounded backlog: once it is full the backend watcher is stopped, while
+// the client still reads nothing, and the client then reads what was on
+// its way and a 503 telling it to reconnect.
+func TestSlowClientBounded(t *testing.T) {
+	backend := &countingRegistry{Registry: memory.New()}
+	e := newEnvOver(t, backend, []handler.Option{handler.MaxBacklog(64 << 10)})
+	st := e.openWatch(t)
+	// 4 MiB of changes: past the transport's 1 MiB window and the backlog.
+	const n = 400
+	churn(t, backend, n)
+	testenv.WaitFor(t, "the watch of a client that does not read to let go of its backend watcher", func() bool {
+		return backend.open.Load() == 0
+	})
+	got, err := drain(t, st)
+	if me := errors.FromError(err); me.Code != 503 || !strings.Contains(me.Detail, "fell more than 65536 bytes of changes behind; reconnect") {
+		t.Fatalf("the watch ended with %v; want a 503 saying the client fell behind", err)
+	}
+	if got >= n {
+		t.Errorf("the client read %d events of %d before the end; the backlog did not bound them", got, n)
+	}
+}
+
+// Close stops the backend watcher of a watch whose client reads nothing,
+// and the client, reading at last, gets the 503.
+func TestCloseWithSlowClient(t *testing.T) {
+	backend := &countingRegistry{Registry: memory.New()}
+	e := newEnvOver(t, backend, nil)
+	st := e.openWatch(t)
+	churn(t, backend, 200) // 2 MiB: past the window, within the backlog
+	if err := handler.Close(e.h); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "Close to stop the backend watcher of a watch whose client reads nothing", func() bool {
+		return backend.open.Load() == 0
+	})
+	if _, err := drain(t, st); errors.FromError(err).Code != 503 || !strings.Contains(err.Error(), "shutting down") {
+		t.Fatalf("the watch ended with %v; want a 503 saying the registry is shutting down", err)
+	}
+}
+
+// Close ends a watch whose client opened the stream and never sent its
+// request.
+func TestCloseBeforeRequest(t *testing.T) {
+	e := newEnv(t)
+	st := e.stream(t, t.Context())
+	if err := handler.Close(e.h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := drain(t, st); errors.FromError(err).Code != 503 {
+		t.Fatalf("a watch without its request, after Close: %v; want a 503", err)
+	}
+}
+
+// A watch the backend ends on its own ends with a 503 naming the backend.
+func TestBackendEndsWatch(t *testing.T) {
+	backend := &endingRegistry{Registry: memory.New(), end: make(chan struct{})}
+	e := newEnvOver(t, backend, nil)
+	st := e.openWatch(t)
+	close(backend.end)
+	if _, err := drain(t, st); errors.FromError(err).Code != 503 || !strings.Contains(err.Error(), "the memory registry ended the watch: backend broke") {
+		t.Fatalf("the watch ended with %v; want a 503 naming the backend", err)
+	}
+}
+
+// endingRegistry's watchers fail once end is closed.
+type endingRegistry struct {
+	registry.Registry
+	end chan struct{}
+}
+
+func (r *endingRegistry) Watch(ctx context.Context, opts ...registry.WatchOption) (registry.Watcher, error) {
+	w, err := r.Registry.Watch(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	go func() { // wakes a pending Next at end; ends with the watch's ctx
+		select {
+		case <-r.end:
+			w.Stop()
+		case <-ctx.Done():
+		}
+	}()
+	return &endingWatcher{Watcher: w, end: r.end}, nil
+}
+
+type endingWatcher struct {
+	registry.Watcher
+	end chan struct{}
+}
+
+func (w *endingWatcher) Next() (*registry.Result, error) {
+	res, err := w.Watcher.Next()
+	select {
+	case <-w.end:
+		return nil, stderrors.New("backend broke")
+	default:
+	}
+	return res, err
+}
+
+// A service version too large for one message makes the watch fail with
+// an error that names it.
+func TestSnapshotTooLarge(t *testing.T) {
+	e := newEnvOver(t, memory.New(), nil, transport.MaxMessageSize(64<<10))
+	big := &registry.Service{Name: "big", Version: "1"}
+	for i := range 2000 {
+		big.Nodes = append(big.Nodes, &registry.Node{Id: fmt.Sprint("node-", i), Address: "127.0.0.1:12345"})
+	}
+	if err := e.backend.Register(t.Context(), big); err != nil {
+		t.Fatal(err)
+	}
+	st := e.stream(t, t.Context())
+	if err := st.Send(&micro.WatchRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	var msg micro.WatchResponse
+	err := st.Recv(&msg)
+	if me := errors.FromError(err); me.Code != 500 || !strings.Contains(me.Detail, `service "big" version "1" (2000 nodes) is over the transport's message size limit`) {
+		t.Fatalf("Recv = %v; want a 500 naming the service too large to send", err)
+	}
 }

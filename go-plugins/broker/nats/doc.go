@@ -75,9 +75,14 @@
 // With [JetStream] delivery is at least once. Publish waits, within its ctx
 // (at most 5s when it has no deadline), for the stream to acknowledge that
 // it stored the message; while the connection is down it waits for it to
-// come back. Each subscriber consumes through a JetStream pull consumer
-// with explicit acks, delivering the messages published after the consumer
-// was first created:
+// come back. A Publish that fails because its ctx ended while the
+// connection was down may still be stored once it is back (the message
+// waits in the reconnect buffer), so a retry may store it twice: set a
+// Nats-Msg-Id header to have the stream drop the duplicate.
+//
+// Each subscriber consumes through a JetStream pull consumer with explicit
+// acks, delivering the messages published after the consumer was first
+// created:
 //
 //   - A subscriber with a queue group uses the durable consumer named after
 //     the group and the subject. The members of the group share it, it
@@ -91,14 +96,24 @@
 //
 // A handler that returns nil acks the message and one that returns an
 // error (or panics) nacks it: JetStream redelivers it after
-// [RedeliveryDelay], up to [MaxDeliver] deliveries in all. With
-// [broker.DisableAutoAck] the handler calls Ack or Nack itself, also after
-// it has returned; a message it settles neither way is redelivered after
-// [AckWait], and its returned error is only logged. The first of Ack and
-// Nack settles a message, later calls do nothing.
+// [RedeliveryDelay], up to [MaxDeliver] deliveries in all. A failure on
+// the last delivery is logged as an error saying the message was given
+// up; the server then publishes a max-deliveries advisory
+// ($JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>), which
+// can feed a dead-letter stream. With [broker.DisableAutoAck] the handler
+// calls Ack or Nack itself, also after it has returned; a message it
+// settles neither way is redelivered after [AckWait], and its returned
+// error is only logged. The first of Ack and Nack settles a message, later
+// calls do nothing.
 //
 // Every topic must fall under the stream's subjects: Subscribe refuses
 // other topics with [ErrNotInStream], and Publish fails on them.
+//
+// A subscriber whose consumer disappears while it runs (deleted by an
+// operator, removed by the server after [DefaultInactiveThreshold] without
+// pulls during a long partition) creates it again under the same name and
+// goes on, logging a warning; what was published while the consumer was
+// gone is not delivered to it.
 //
 // # Handlers
 //
@@ -110,16 +125,19 @@
 // # Lifecycle
 //
 // Publish and Subscribe return [broker.ErrNotConnected] before Connect and
-// after Disconnect. Unsubscribe stops delivery before it returns (a call
+// from the moment Disconnect begins (so a handler finishing during
+// Disconnect cannot publish through this broker). Unsubscribe stops delivery before it returns (a call
 // under way finishes; messages the client holds for the subscriber but has
 // not handed to it are dropped, or in JetStream mode nacked, so another
 // member or a later subscriber gets them) and ends the handler's ctx.
 //
 // Disconnect drains: it stops delivery to every subscriber, ends the
 // handlers' contexts and waits, within its ctx, for the calls under way to
-// return; it unsubscribes at the server, sends what Publish buffered and
-// closes the connection. When ctx ends first it closes the connection at
-// once and returns an error wrapping ctx's. Disconnecting while the server
+// return, over a connection still up so that their acks and nacks reach
+// the server; then it deletes the consumers of its own, unsubscribes at the
+// server, sends what Publish buffered and closes the connection. When ctx
+// ends first it closes the connection at once and returns an error
+// wrapping ctx's. Disconnecting while the server
 // is unreachable drops the buffered publishes (logged). A broker may
 // Connect again after Disconnect.
 //

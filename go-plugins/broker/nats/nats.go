@@ -236,7 +236,11 @@ type session struct {
 	mu   sync.Mutex
 	subs map[*subscriber]struct{} // nil once stopping
 
-	stopOnce sync.Once
+	stopOnce  sync.Once
+	drainOnce sync.Once
+	// ephemeral holds, from stop to the drain, the subscribers whose
+	// consumers are deleted once their handlers returned.
+	ephemeral map[*subscriber]struct{}
 }
 
 // dial connects to the servers and, in JetStream mode, makes sure the
@@ -377,10 +381,12 @@ func (c config) reconnectDelay(attempts int) time.Duration {
 }
 
 // stop ends the session: no new handler calls start, the handlers'
-// contexts end, JetStream consumers stop pulling, and the connection
-// drains (it unsubscribes and sends what was published) and closes. It
-// then waits within ctx for running handlers and for the connection to
-// close; when ctx ends first it closes the connection at once.
+// contexts end and JetStream consumers stop pulling. It waits within ctx
+// for the running handlers, over a connection still up so that their acks
+// and nacks reach the server, and only then drains the connection (it
+// unsubscribes and sends what was published) and closes it, waiting for
+// that within ctx too. When ctx ends first it closes the connection at
+// once.
 func (s *session) stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
@@ -390,12 +396,26 @@ func (s *session) stop(ctx context.Context) error {
 		s.calls.stop()
 		s.cancel()
 		for sb := range subs {
-			if sb.close() {
-				if err := sb.deleteEphemeral(ctx); err != nil {
-					s.log.Warn("broker/nats: disconnect: leaving the JetStream consumer to expire", "err", err)
-				}
+			sb.close()
+		}
+		for sb := range subs {
+			sb.stopWatch() // ends at once: s.ctx ended
+		}
+		s.ephemeral = subs
+	})
+	if !waitDone(ctx, s.calls.idle) {
+		s.nc.Close()
+		return fmt.Errorf("broker/nats: disconnect: handlers still running: %w", ctx.Err())
+	}
+	s.drainOnce.Do(func() {
+		// The consumers of their own go once their handlers are done
+		// with their messages.
+		for sb := range s.ephemeral {
+			if err := sb.deleteEphemeral(ctx); err != nil {
+				s.log.Warn("broker/nats: disconnect: leaving the JetStream consumer to expire", "err", err)
 			}
 		}
+		s.ephemeral = nil
 		st := s.nc.StatusChanged(natsgo.CLOSED)
 		go func() {
 			defer close(s.closed)
@@ -410,10 +430,6 @@ func (s *session) stop(ctx context.Context) error {
 			s.nc.Close()
 		}
 	})
-	if !waitDone(ctx, s.calls.idle) {
-		s.nc.Close()
-		return fmt.Errorf("broker/nats: disconnect: handlers still running: %w", ctx.Err())
-	}
 	if !waitDone(ctx, s.closed) {
 		s.nc.Close()
 		<-s.closed

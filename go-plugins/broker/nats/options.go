@@ -171,8 +171,9 @@ func JetStream(stream string, subjects ...string) broker.Option {
 // with the same name, which then gets what was published meanwhile. All
 // such subscribers of one topic under one name share the consumer, like a
 // queue group. Subscribers with a queue group are always durable, named
-// after the group. Default: none; a subscriber without a queue group gets
-// a consumer of its own, deleted when it unsubscribes.
+// after the group (a queue group named like the durable name shares the
+// same consumer on the same topic). Default: none; a subscriber without a
+// queue group gets a consumer of its own, deleted when it unsubscribes.
 func Durable(name string) broker.Option {
 	return func(o *broker.Options) { o.SetValue(durableKey{}, name) }
 }

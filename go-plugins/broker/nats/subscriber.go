@@ -42,11 +42,18 @@ type subscriber struct {
 
 	closed atomic.Bool
 
-	mu        sync.Mutex // guards sub and cc against close during start
+	mu        sync.Mutex // guards sub, cc and the watcher against close
 	sub       *natsgo.Subscription
 	cc        jetstream.ConsumeContext
 	consumer  string // JetStream consumer name
 	ephemeral bool   // the consumer is this subscriber's alone: delete it on close
+
+	// JetStream: the consumer's config, and the watcher that makes the
+	// consumer again when it is gone.
+	cfg     jetstream.ConsumerConfig
+	check   chan struct{}      // asks the watcher to look at the consumer
+	wcancel context.CancelFunc // stops the watcher; nil until it runs
+	watched chan struct{}      // closed when the watcher returned
 }
 
 func (s *session) subscribe(ctx context.Context, topic string, h broker.Handler, so broker.SubscribeOptions) (*subscriber, error) {
@@ -85,6 +92,7 @@ func (s *session) subscribe(ctx context.Context, topic string, h broker.Handler,
 	}
 	if err != nil {
 		sb.close()
+		sb.stopWatch()
 		_ = sb.deleteEphemeral(ctx)
 		sb.cancel()
 		s.remove(sb)
@@ -150,6 +158,8 @@ func (sb *subscriber) startJetStream(ctx context.Context) error {
 		cfg.InactiveThreshold = c.inactiveThreshold
 	}
 	sb.consumer = cfg.Durable
+	sb.cfg = cfg
+	sb.check = make(chan struct{}, 1) // before Consume, which may report errors at once
 	cons, err := sb.s.js.CreateOrUpdateConsumer(ctx, c.stream, cfg)
 	if err != nil {
 		return fmt.Errorf("broker/nats: subscribe to %q: JetStream consumer %q on stream %q: %w", sb.topic, cfg.Durable, c.stream, err)
@@ -157,18 +167,115 @@ func (sb *subscriber) startJetStream(ctx context.Context) error {
 	sb.mu.Lock()
 	sb.ephemeral = cfg.InactiveThreshold > 0
 	if !sb.closed.Load() {
-		sb.cc, err = cons.Consume(sb.onJetStreamMsg,
-			jetstream.PullMaxMessages(pullBatch),
-			jetstream.PullExpiry(pullExpiry),
-			jetstream.PullHeartbeat(pullHeartbeat),
-			jetstream.ConsumeErrHandler(sb.onConsumeError),
-		)
+		sb.cc, err = sb.consume(cons)
+		if err == nil {
+			wctx, wcancel := context.WithCancel(sb.s.ctx)
+			sb.wcancel, sb.watched = wcancel, make(chan struct{})
+			go sb.watch(wctx)
+		}
 	}
 	sb.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("broker/nats: subscribe to %q: consume from %q: %w", sb.topic, cfg.Durable, err)
 	}
 	return nil
+}
+
+func (sb *subscriber) consume(cons jetstream.Consumer) (jetstream.ConsumeContext, error) {
+	return cons.Consume(sb.onJetStreamMsg,
+		jetstream.PullMaxMessages(pullBatch),
+		jetstream.PullExpiry(pullExpiry),
+		jetstream.PullHeartbeat(pullHeartbeat),
+		jetstream.ConsumeErrHandler(sb.onConsumeError),
+	)
+}
+
+// watch makes the subscriber's JetStream consumer again when it is gone:
+// deleted by someone, removed by the server after InactiveThreshold
+// without pulls (a long partition), or lost with a server's store. Without
+// it the subscriber would go quiet for good. The consumer errors that may
+// mean it is gone ask for a look (recheck); watch looks until it has a
+// clear answer, retrying as the reconnects do. It returns when ctx ends.
+func (sb *subscriber) watch(ctx context.Context) {
+	defer close(sb.watched)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sb.check:
+		}
+		for attempt := 1; !sb.ensureConsumer(ctx); attempt++ {
+			t := time.NewTimer(sb.s.b.cfg.reconnectDelay(attempt))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// recheck asks the watcher to look at the consumer.
+func (sb *subscriber) recheck() {
+	select {
+	case sb.check <- struct{}{}:
+	default: // a look is due already
+	}
+}
+
+// ensureConsumer makes the consumer again and consumes from it if it is
+// gone. It reports whether it knows the consumer is there.
+func (sb *subscriber) ensureConsumer(ctx context.Context) bool {
+	if sb.closed.Load() || ctx.Err() != nil {
+		return true
+	}
+	if !sb.s.nc.IsConnected() {
+		return false // look once the connection is back
+	}
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	stream := sb.s.b.cfg.stream
+	_, err := sb.s.js.Consumer(ctx, stream, sb.consumer)
+	switch {
+	case err == nil:
+		return true
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return false // cannot tell now: look again later
+	}
+	cons, err := sb.s.js.CreateOrUpdateConsumer(ctx, stream, sb.cfg)
+	if err != nil {
+		sb.s.log.Warn("broker/nats: JetStream consumer gone; creating it again failed, will retry",
+			"topic", sb.topic, "consumer", sb.consumer, "err", err)
+		return false
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.closed.Load() {
+		return true // Unsubscribe deletes it if it is this subscriber's own
+	}
+	cc, err := sb.consume(cons)
+	if err != nil {
+		sb.s.log.Warn("broker/nats: JetStream consumer gone; consuming from the new one failed, will retry",
+			"topic", sb.topic, "consumer", sb.consumer, "err", err)
+		return false
+	}
+	sb.cc.Stop()
+	sb.cc = cc
+	sb.s.log.Warn("broker/nats: JetStream consumer gone; created it again (messages published meanwhile are not delivered to it)",
+		"topic", sb.topic, "queue", sb.queue, "consumer", sb.consumer)
+	return true
+}
+
+// stopWatch stops the watcher and waits for it to return.
+func (sb *subscriber) stopWatch() {
+	sb.mu.Lock()
+	cancel, done := sb.wcancel, sb.watched
+	sb.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
 }
 
 func (sb *subscriber) Topic() string { return sb.topic }
@@ -187,6 +294,7 @@ func (sb *subscriber) Unsubscribe(ctx context.Context) error {
 	// with it.
 	defer sb.cancel()
 	sb.s.remove(sb)
+	sb.stopWatch()
 	if err := sb.deleteEphemeral(ctx); err != nil {
 		return err
 	}
@@ -276,8 +384,16 @@ func (sb *subscriber) onJetStreamMsg(m jetstream.Msg) {
 	err := sb.call(e)
 	switch {
 	case err != nil && sb.autoAck:
-		sb.s.log.Warn("broker/nats: handler failed; nacked for redelivery",
-			"topic", e.topic, "queue", sb.queue, "err", err)
+		if n, last := sb.lastDelivery(m); last {
+			// The nack makes the server give the message up and publish
+			// its max-deliveries advisory, which can feed a dead-letter
+			// stream.
+			sb.s.log.Error("broker/nats: handler failed on the last delivery; message given up",
+				"topic", e.topic, "queue", sb.queue, "deliveries", n, "err", err)
+		} else {
+			sb.s.log.Warn("broker/nats: handler failed; nacked for redelivery",
+				"topic", e.topic, "queue", sb.queue, "deliveries", n, "err", err)
+		}
 		if nerr := e.Nack(); nerr != nil {
 			sb.s.log.Debug("broker/nats: nack failed", "topic", e.topic, "err", nerr)
 		}
@@ -291,13 +407,30 @@ func (sb *subscriber) onJetStreamMsg(m jetstream.Msg) {
 	}
 }
 
+// lastDelivery returns how often m was delivered and whether [MaxDeliver]
+// allows no further delivery.
+func (sb *subscriber) lastDelivery(m jetstream.Msg) (uint64, bool) {
+	md, err := m.Metadata()
+	if err != nil {
+		return 0, false
+	}
+	maxDeliver := sb.s.b.cfg.maxDeliver
+	return md.NumDelivered, maxDeliver > 0 && md.NumDelivered >= uint64(maxDeliver)
+}
+
 func (sb *subscriber) onConsumeError(_ jetstream.ConsumeContext, err error) {
 	switch {
 	case sb.closed.Load():
-	case errors.Is(err, jetstream.ErrNoHeartbeat), errors.Is(err, natsgo.ErrNoResponders),
-		errors.Is(err, jetstream.ErrConnectionClosed):
+	case errors.Is(err, jetstream.ErrConsumerDeleted):
+		sb.s.log.Warn("broker/nats: JetStream consumer deleted; creating it again",
+			"topic", sb.topic, "consumer", sb.consumer)
+		sb.recheck()
+	case errors.Is(err, jetstream.ErrNoHeartbeat), errors.Is(err, natsgo.ErrNoResponders):
+		// The server restarting, or the consumer gone.
 		sb.s.log.Debug("broker/nats: JetStream consumer not answering; pulling again",
 			"topic", sb.topic, "consumer", sb.consumer, "err", err)
+		sb.recheck()
+	case errors.Is(err, jetstream.ErrConnectionClosed):
 	default:
 		sb.s.log.Warn("broker/nats: JetStream consumer error",
 			"topic", sb.topic, "consumer", sb.consumer, "err", err)

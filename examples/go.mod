@@ -4,8 +4,13 @@ go 1.26.7
 
 require (
 	github.com/openmicro/go-micro v0.0.0
+	github.com/openmicro/go-plugins/broker/mqtt v0.0.0
+	github.com/openmicro/go-plugins/broker/nats v0.0.0
+	github.com/openmicro/go-plugins/broker/rabbitmq v0.0.0
 	github.com/openmicro/go-plugins/registry/consul v0.0.0
 	github.com/openmicro/go-plugins/registry/etcd v0.0.0
+	github.com/openmicro/go-plugins/transport/nats v0.0.0
+	github.com/openmicro/go-plugins/transport/rabbitmq v0.0.0
 	github.com/urfave/cli/v2 v2.27.7
 	go.uber.org/goleak v1.3.0
 	google.golang.org/protobuf v1.36.12
@@ -20,6 +25,7 @@ require (
 	github.com/coreos/go-systemd/v22 v22.5.0 // indirect
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
+	github.com/eclipse/paho.mqtt.golang v1.5.1 // indirect
 	github.com/fatih/color v1.19.0 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
@@ -45,14 +51,19 @@ require (
 	github.com/hashicorp/golang-lru v1.0.2 // indirect
 	github.com/hashicorp/serf v0.10.4 // indirect
 	github.com/jonboulle/clockwork v0.5.0 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.15 // indirect
 	github.com/mattn/go-isatty v0.0.22 // indirect
 	github.com/mitchellh/go-homedir v1.1.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/nats-io/nats.go v1.55.0 // indirect
+	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/prometheus/client_golang v1.23.2 // indirect
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.66.1 // indirect
 	github.com/prometheus/procfs v0.16.1 // indirect
+	github.com/rabbitmq/amqp091-go v1.16.0 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/sirupsen/logrus v1.9.4 // indirect
 	github.com/soheilhy/cmux v0.1.5 // indirect
@@ -82,9 +93,10 @@ require (
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/exp v0.0.0-20260218203240-3dfff04db8fa // indirect
 	golang.org/x/net v0.61.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
-	golang.org/x/time v0.9.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260803160001-6ac0973c030d // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260803160001-6ac0973c030d // indirect
 	google.golang.org/grpc v1.83.2 // indirect
@@ -98,3 +110,13 @@ replace github.com/openmicro/go-micro => ../go-micro
 replace github.com/openmicro/go-plugins/registry/consul => ../go-plugins/registry/consul
 
 replace github.com/openmicro/go-plugins/registry/etcd => ../go-plugins/registry/etcd
+
+replace github.com/openmicro/go-plugins/broker/nats => ../go-plugins/broker/nats
+
+replace github.com/openmicro/go-plugins/broker/rabbitmq => ../go-plugins/broker/rabbitmq
+
+replace github.com/openmicro/go-plugins/broker/mqtt => ../go-plugins/broker/mqtt
+
+replace github.com/openmicro/go-plugins/transport/nats => ../go-plugins/transport/nats
+
+replace github.com/openmicro/go-plugins/transport/rabbitmq => ../go-plugins/transport/rabbitmq

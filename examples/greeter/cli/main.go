@@ -17,11 +17,6 @@ import (
 	micro "github.com/openmicro/go-micro"
 	"github.com/openmicro/go-micro/client"
 	"github.com/urfave/cli/v2"
-
-	// The registry plugins this example can use by name: --registry consul
-	// or --registry etcd.
-	_ "github.com/openmicro/go-plugins/registry/consul"
-	_ "github.com/openmicro/go-plugins/registry/etcd"
 )
 
 func main() {

@@ -10,11 +10,6 @@ import (
 
 	"github.com/openmicro/examples/greeter"
 	micro "github.com/openmicro/go-micro"
-
-	// The registry plugins this example can use by name: --registry consul
-	// or --registry etcd.
-	_ "github.com/openmicro/go-plugins/registry/consul"
-	_ "github.com/openmicro/go-plugins/registry/etcd"
 )
 
 func main() {

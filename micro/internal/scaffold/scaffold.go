@@ -1,0 +1,269 @@
+package scaffold
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"go/format"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"text/template"
+	"unicode"
+)
+
+var (
+	// ErrInvalidName is wrapped by Generate's error for a service name it
+	// cannot use.
+	ErrInvalidName = errors.New("scaffold: invalid service name")
+	// ErrExists is wrapped by Generate's error when the directory exists
+	// and is not empty.
+	ErrExists = errors.New("scaffold: directory exists and is not empty")
+	// ErrInvalidReplace is wrapped by ParseReplace's error.
+	ErrInvalidReplace = errors.New("scaffold: invalid replace")
+)
+
+// GoMicroModule is the module the generated service requires.
+const GoMicroModule = "github.com/openmicro/go-micro"
+
+// GoMicroVersion is the version of [GoMicroModule] the generated go.mod
+// requires. go-micro is not published yet: a replace (see [Replace])
+// points the requirement at a checkout.
+const GoMicroVersion = "v0.0.0"
+
+//go:embed template
+var templates embed.FS
+
+// Replace is one replace directive of the generated go.mod: Old => New,
+// where New is a directory or a module path with a version.
+type Replace struct {
+	Old, New string
+}
+
+// ParseReplace reads a replace as `go mod edit -replace` takes it,
+// "old=new". A relative directory is made absolute, so that the generated
+// go.mod does not depend on where micro ran.
+func ParseReplace(s string) (Replace, error) {
+	oldPath, newPath, ok := strings.Cut(s, "=")
+	oldPath, newPath = strings.TrimSpace(oldPath), strings.TrimSpace(newPath)
+	if !ok || oldPath == "" || newPath == "" || strings.ContainsAny(oldPath+newPath, " \t\n\"`") {
+		return Replace{}, fmt.Errorf("%w: %q: want module=directory, such as %s=../go-micro", ErrInvalidReplace, s, GoMicroModule)
+	}
+	if isDir(newPath) {
+		abs, err := filepath.Abs(newPath)
+		if err != nil {
+			return Replace{}, fmt.Errorf("%w: %q: %v", ErrInvalidReplace, s, err)
+		}
+		newPath = abs
+	}
+	return Replace{Old: oldPath, New: newPath}, nil
+}
+
+// isDir reports whether a replacement names a directory rather than a
+// module: it starts with ./, ../ or /, as go.mod requires of directories.
+func isDir(p string) bool {
+	return p == "." || p == ".." || strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../") || filepath.IsAbs(p)
+}
+
+// Options say what Generate writes.
+type Options struct {
+	// Dir is the directory to create; its last element is the service
+	// name unless Name says otherwise.
+	Dir string
+	// Name is the service name. Default: the last element of Dir.
+	Name string
+	// Module is the module path of the generated go.mod. Default: Name.
+	Module string
+	// Replaces are added to the generated go.mod. Default: none.
+	Replaces []Replace
+}
+
+// data is what the templates see.
+type data struct {
+	Name           string // service name, "demo"
+	Type           string // handler type, "Demo"
+	Module         string
+	GoVersion      string
+	GoMicroVersion string
+	Replaces       []Replace
+}
+
+var validName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
+
+// Generate writes a new service into o.Dir, which must not exist or be
+// empty: main.go, go.mod, a handler package with a test, the request and
+// response types in proto/, a README.md, a Makefile and a .gitignore. It
+// returns the files written, relative to o.Dir, sorted. It does not run
+// the go command: see [Tidy].
+func Generate(o Options) ([]string, error) {
+	if o.Dir == "" {
+		return nil, fmt.Errorf("%w: empty directory", ErrInvalidName)
+	}
+	if o.Name == "" {
+		o.Name = filepath.Base(filepath.Clean(o.Dir))
+	}
+	if !validName.MatchString(o.Name) {
+		return nil, fmt.Errorf("%w: %q: use letters, digits, '.', '-' and '_', starting with a letter", ErrInvalidName, o.Name)
+	}
+	if o.Module == "" {
+		o.Module = o.Name
+	}
+	if strings.ContainsAny(o.Module, " \t\n\"`\\") || strings.HasPrefix(o.Module, "/") {
+		return nil, fmt.Errorf("%w: module path %q", ErrInvalidName, o.Module)
+	}
+	d := data{
+		Name:           o.Name,
+		Type:           TypeName(o.Name),
+		Module:         o.Module,
+		GoVersion:      goVersion(),
+		GoMicroVersion: GoMicroVersion,
+		Replaces:       o.Replaces,
+	}
+
+	if entries, err := os.ReadDir(o.Dir); err == nil && len(entries) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrExists, o.Dir)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("scaffold: %w", err)
+	}
+
+	files := make(map[string][]byte)
+	err := fs.WalkDir(templates, "template", func(p string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return err
+		}
+		text, err := templates.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out, err := render(p, string(text), d)
+		if err != nil {
+			return err
+		}
+		files[outputName(p)] = out
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scaffold: %w", err)
+	}
+
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("scaffold: %w", err)
+	}
+	var written []string
+	for name, b := range files {
+		full := filepath.Join(o.Dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return nil, fmt.Errorf("scaffold: %w", err)
+		}
+		if err := os.WriteFile(full, b, 0o644); err != nil {
+			return nil, fmt.Errorf("scaffold: %w", err)
+		}
+		written = append(written, name)
+	}
+	slices.Sort(written)
+	return written, nil
+}
+
+// outputName maps a template path to the file it writes: without the
+// template/ prefix and the .tmpl suffix, and gitignore as .gitignore.
+func outputName(p string) string {
+	name := strings.TrimSuffix(strings.TrimPrefix(p, "template/"), ".tmpl")
+	if path.Base(name) == "gitignore" {
+		name = path.Join(path.Dir(name), ".gitignore")
+	}
+	return name
+}
+
+// render executes one template; Go files are gofmt'ed, which also proves
+// they parse.
+func render(name, text string, d data) ([]byte, error) {
+	t, err := template.New(name).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, d); err != nil {
+		return nil, err
+	}
+	if strings.HasSuffix(outputName(name), ".go") {
+		out, err := format.Source(buf.Bytes())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return out, nil
+	}
+	return buf.Bytes(), nil
+}
+
+// TypeName is the handler's type name for a service name: the last
+// dot-separated element, in CamelCase ("demo" gives "Demo",
+// "go.micro.srv.user-store" gives "UserStore").
+func TypeName(name string) string {
+	if i := strings.LastIndex(name, "."); i >= 0 && i < len(name)-1 {
+		name = name[i+1:]
+	}
+	var b strings.Builder
+	upper := true
+	for _, r := range name {
+		if r == '-' || r == '_' || r == '.' {
+			upper = true
+			continue
+		}
+		if upper {
+			r = unicode.ToUpper(r)
+			upper = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// goVersion is the language version of the generated go.mod: the major
+// and minor version of the Go that built micro.
+func goVersion() string {
+	v := strings.TrimPrefix(runtime.Version(), "go")
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 || !strings.HasPrefix(runtime.Version(), "go") {
+		return "1.26"
+	}
+	minor := strings.TrimFunc(parts[1], func(r rune) bool { return !unicode.IsDigit(r) })
+	return parts[0] + "." + minor
+}
+
+// Tidy runs `go mod tidy` in dir, outside any go.work around it
+// (GOWORK=off), so that go.mod and go.sum list what the service needs and
+// it builds. The go command's output is returned in the error.
+func Tidy(ctx context.Context, dir string) error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("scaffold: the go command is not on PATH: %w", err)
+	}
+	c := exec.CommandContext(ctx, goBin, "mod", "tidy")
+	c.Dir = dir
+	c.Env = append(os.Environ(), "GOWORK=off")
+	out, err := c.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("scaffold: go mod tidy in %s: %w: %s", dir, err, firstProblem(out))
+	}
+	return nil
+}
+
+// firstProblem returns the first line of the go command's output that is
+// not progress.
+func firstProblem(out []byte) string {
+	for line := range strings.SplitSeq(string(out), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "go: downloading ") && !strings.HasPrefix(line, "go: finding ") {
+			return line
+		}
+	}
+	return "no output"
+}

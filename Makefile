@@ -1,5 +1,6 @@
 # Micro: one Makefile over every module of the workspace (go.work).
 #
+#   make run        builds micro and the greeter into bin/, runs micro server with the greeter
 #   make test       every module's tests with the race detector (what CI runs)
 #   make test-deps  installs and starts what the tests need (engines, tools)
 #   make lint       gofmt, go vet and staticcheck over every module
@@ -19,9 +20,25 @@ STATICCHECK := $(GOBIN)/staticcheck
 TESTFLAGS   ?= -race -timeout 20m
 FUZZTIME    ?= 30s
 
-.PHONY: all build test test-deps lint fmt tidy fuzz generate check-generate bench
+.PHONY: all run build test test-deps lint fmt tidy fuzz generate check-generate bench
 
 all: build
+
+# micro server in the foreground (Ctrl-C stops both), the greeter example in
+# the background registering with it; its log goes to bin/greeter.log.
+run:
+	@mkdir -p bin
+	$(GO) build -o bin/micro ./micro
+	$(GO) build -o bin/greeter ./examples/greeter/srv
+	@echo; echo "micro server is starting with the greeter example. In another terminal, try:"; \
+	echo "  ./bin/micro list services"; \
+	echo "  ./bin/micro get service greeter"; \
+	echo "  ./bin/micro call greeter Say.Hello '{\"name\": \"Ann\"}'"; \
+	echo "  ./bin/micro stream greeter Say.Stream '{\"name\": \"Ann\", \"count\": 3}'"; \
+	echo "  ./bin/micro health greeter"; echo
+	@trap 'kill $$greeter 2>/dev/null; wait $$greeter 2>/dev/null' EXIT INT TERM; \
+	./bin/greeter >bin/greeter.log 2>&1 & greeter=$$!; \
+	./bin/micro server
 
 build:
 	@set -e; for m in $(MODULES); do echo "== build $$m"; (cd $$m && $(GO) build ./...); done

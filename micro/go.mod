@@ -4,9 +4,14 @@ go 1.26.7
 
 require (
 	github.com/openmicro/go-micro v0.0.0
+	github.com/openmicro/go-plugins/broker/mqtt v0.0.0
+	github.com/openmicro/go-plugins/broker/nats v0.0.0
+	github.com/openmicro/go-plugins/broker/rabbitmq v0.0.0
 	github.com/openmicro/go-plugins/registry/consul v0.0.0-00010101000000-000000000000
 	github.com/openmicro/go-plugins/registry/etcd v0.0.0-00010101000000-000000000000
 	github.com/openmicro/go-plugins/registry/kubernetes v0.0.0-00010101000000-000000000000
+	github.com/openmicro/go-plugins/transport/nats v0.0.0
+	github.com/openmicro/go-plugins/transport/rabbitmq v0.0.0
 	github.com/urfave/cli/v2 v2.27.7
 	go.uber.org/goleak v1.3.0
 )
@@ -21,6 +26,7 @@ require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
+	github.com/eclipse/paho.mqtt.golang v1.5.1 // indirect
 	github.com/emicklei/go-restful/v3 v3.13.0 // indirect
 	github.com/fatih/color v1.19.0 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.1 // indirect
@@ -64,16 +70,21 @@ require (
 	github.com/hashicorp/serf v0.10.4 // indirect
 	github.com/jonboulle/clockwork v0.5.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.15 // indirect
 	github.com/mattn/go-isatty v0.0.22 // indirect
 	github.com/mitchellh/go-homedir v1.1.0 // indirect
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
 	github.com/modern-go/reflect2 v1.0.3-0.20250322232337-35a7c28c31ee // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/nats-io/nats.go v1.55.0 // indirect
+	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/prometheus/client_golang v1.23.2 // indirect
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.66.1 // indirect
 	github.com/prometheus/procfs v0.16.1 // indirect
+	github.com/rabbitmq/amqp091-go v1.16.0 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/sirupsen/logrus v1.9.4 // indirect
 	github.com/soheilhy/cmux v0.1.5 // indirect
@@ -106,10 +117,11 @@ require (
 	golang.org/x/exp v0.0.0-20260218203240-3dfff04db8fa // indirect
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/oauth2 v0.36.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/term v0.47.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
-	golang.org/x/time v0.15.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260803160001-6ac0973c030d // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260803160001-6ac0973c030d // indirect
 	google.golang.org/grpc v1.83.2 // indirect
@@ -136,3 +148,13 @@ replace github.com/openmicro/go-plugins/registry/consul => ../go-plugins/registr
 replace github.com/openmicro/go-plugins/registry/etcd => ../go-plugins/registry/etcd
 
 replace github.com/openmicro/go-plugins/registry/kubernetes => ../go-plugins/registry/kubernetes
+
+replace github.com/openmicro/go-plugins/broker/nats => ../go-plugins/broker/nats
+
+replace github.com/openmicro/go-plugins/broker/rabbitmq => ../go-plugins/broker/rabbitmq
+
+replace github.com/openmicro/go-plugins/broker/mqtt => ../go-plugins/broker/mqtt
+
+replace github.com/openmicro/go-plugins/transport/nats => ../go-plugins/transport/nats
+
+replace github.com/openmicro/go-plugins/transport/rabbitmq => ../go-plugins/transport/rabbitmq

@@ -11,11 +11,17 @@ import (
 
 	"github.com/openmicro/micro/internal/cli"
 
-	// The registries micro can use besides its own, by name:
-	// --registry consul, etcd or kubernetes.
+	// The plugins micro can use by name besides go-micro's own:
+	// --registry consul, etcd or kubernetes; --broker nats, rabbitmq or
+	// mqtt; --transport nats or rabbitmq.
+	_ "github.com/openmicro/go-plugins/broker/mqtt"
+	_ "github.com/openmicro/go-plugins/broker/nats"
+	_ "github.com/openmicro/go-plugins/broker/rabbitmq"
 	_ "github.com/openmicro/go-plugins/registry/consul"
 	_ "github.com/openmicro/go-plugins/registry/etcd"
 	_ "github.com/openmicro/go-plugins/registry/kubernetes"
+	_ "github.com/openmicro/go-plugins/transport/nats"
+	_ "github.com/openmicro/go-plugins/transport/rabbitmq"
 )
 
 func main() {

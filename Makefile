@@ -45,9 +45,11 @@ build:
 
 # Allocation guards (TestXxxAllocs) are built only without the race
 # detector, which changes allocation counts, so they get a run of their own.
+# Every module runs even after one fails; the failed ones are listed at the end.
 test:
-	@set -e; for m in $(MODULES); do echo "== test $$m"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
-	@set -e; for m in $(MODULES); do echo "== allocation guards $$m"; (cd $$m && $(GO) test -count=1 -run 'Allocs$$' ./...); done
+	@failed=""; for m in $(MODULES); do echo "== test $$m"; (cd $$m && $(GO) test $(TESTFLAGS) ./...) || failed="$$failed $$m"; done; \
+	for m in $(MODULES); do echo "== allocation guards $$m"; (cd $$m && $(GO) test -count=1 -run 'Allocs$$' ./...) || failed="$$failed $$m(allocs)"; done; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 
 test-deps:
 	@./scripts/test-deps.sh

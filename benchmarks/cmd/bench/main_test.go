@@ -23,7 +23,7 @@ func TestQuick(t *testing.T) {
 	}
 	var stdout, stderr bytes.Buffer
 	nats := testenv.Addr(t, "nats", "127.0.0.1:4222")
-	cmd := exec.CommandContext(t.Context(), bin, "-quick", "-nats", "nats://"+nats)
+	cmd := exec.CommandContext(t.Context(), bin, "-quick", "-nats", "nats://"+nats, "-examples", "../../../examples")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("bench -quick: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())

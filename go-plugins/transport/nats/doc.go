@@ -11,7 +11,8 @@
 // or it is built directly with [NewTransport] and the generic options
 // (transport.Addrs, default [DefaultAddr]; transport.TLS;
 // transport.Timeout; transport.MaxMessageSize) and its own
-// ([ConnOptions], [SubjectPrefix], [Window], [Keepalive], [Logger]).
+// ([ConnOptions], [SubjectPrefix], [Window], [Keepalive], [MaxStreams],
+// [Logger]).
 //
 // # Connection and addresses
 //
@@ -40,7 +41,9 @@
 // subject of the stream at the listener's end. From then on each end
 // publishes its frames to the other's subject. Every transport subscribes
 // once to a wildcard of its stream subjects (under its connection's inbox
-// prefix) and routes frames to its streams by the last token.
+// prefix) and routes frames to its streams by the last token, which is
+// random. A listener keeps at most [MaxStreams] streams open and refuses
+// OPENs beyond it with RESET ([ErrRefused]).
 //
 // A Dial to a subject that nobody subscribes to fails at once with an
 // error that matches nats.ErrNoResponders: every frame is published with
@@ -107,6 +110,23 @@
 // already on their way are refused with RESET ([ErrRefused]) rather than
 // lost, refuses new streams, waits for the accepted ones to be closed
 // within ctx and closes what is left.
+//
+// Streams are transport.DoneSocket values: Done closes once a stream can
+// carry nothing more either way (closed at either end, reset, failed), not
+// on a half-close, so that the go-micro server ends a stream handler's
+// ctx as soon as its client goes away.
+//
+// # Trust
+//
+// NATS does not tell a subscriber who published a message, so anyone who
+// can publish to a stream's subject can disrupt the stream: reset it, or
+// break it with frames out of sequence. Stream subjects end in a random
+// token, so that a client, which learns the subject of its own stream at
+// the listener's end, cannot derive those of other clients' streams. A
+// connection allowed to subscribe to a listener's subject, or to other
+// connections' inboxes, sees stream subjects all the same: where clients
+// do not trust each other, restrict them with NATS permissions or accounts
+// (each with its own natsgo.CustomInboxPrefix).
 //
 // # Errors
 //

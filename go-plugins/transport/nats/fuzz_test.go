@@ -111,6 +111,10 @@ func checkStream(t *testing.T, s *stream) {
 	if s.partial != nil && len(s.partial) > s.maxMsg {
 		t.Fatalf("a partial message of %d bytes, over %d", len(s.partial), s.maxMsg)
 	}
+	// Memory follows the bytes received, not the length announced.
+	if cap(s.partial) > 2*len(s.partial) {
+		t.Fatalf("a partial message of %d bytes holds %d", len(s.partial), cap(s.partial))
+	}
 }
 
 // FuzzReceiveFrames feeds raw frames, each prefixed by a two-byte length,

@@ -73,11 +73,26 @@ func (l *listener) onOpen(m *natsgo.Msg) {
 	s.credit = int64(f.n)
 	s.recvSeq = 1
 	s.acceptLocked() // nobody else holds s yet
-	l.mu.Lock()
-	l.sockets[s] = struct{}{}
-	l.mu.Unlock()
 	if !l.t.register(s) {
 		s.close(codeRefused, "the transport is closing")
+		return
+	}
+	// s is registered before it joins the sockets, and joins them only
+	// while the listener runs: a Close that has begun finds it there and
+	// closes it, or it is closed here. Either way it leaves the transport.
+	l.mu.Lock()
+	reason := ""
+	switch {
+	case l.stopping:
+		reason = "the listener is shutting down"
+	case len(l.sockets) >= l.t.s.streams:
+		reason = "the listener has too many open streams"
+	default:
+		l.sockets[s] = struct{}{}
+	}
+	l.mu.Unlock()
+	if reason != "" {
+		s.close(codeRefused, reason)
 		return
 	}
 	// ACCEPT takes sequence 0, so it goes out before the application

@@ -25,6 +25,9 @@ const (
 	// DefaultKeepalive is how long a stream waits in silence before it
 	// asks its peer whether it is still there (see [Keepalive]).
 	DefaultKeepalive = 10 * time.Second
+	// DefaultMaxStreams is how many streams a listener keeps open at once
+	// (see [MaxStreams]).
+	DefaultMaxStreams = 4096
 	// maxMessageSize caps transport.MaxMessageSize so that credit
 	// arithmetic cannot overflow.
 	maxMessageSize = 1 << 30
@@ -36,6 +39,7 @@ type (
 	windowKey        struct{}
 	keepaliveKey     struct{}
 	loggerKey        struct{}
+	maxStreamsKey    struct{}
 )
 
 // ConnOptions adds options of the nats.go client (credentials, tokens,
@@ -75,11 +79,22 @@ func Window(bytes int) transport.Option {
 // peer waits in silence before it sends a PING. A peer that does not
 // answer within another d (or whose subject has no subscriber any more,
 // which the NATS server reports at once) fails the stream with
-// [ErrPeerGone]: a stream whose peer vanished ends within about 2.5*d. A
+// [ErrPeerGone]: a stream whose peer vanished ends within about 3*d. A
 // zero or negative d turns the check off. Default: [DefaultKeepalive]
 // (10s).
 func Keepalive(d time.Duration) transport.Option {
 	return func(o *transport.Options) { o.SetValue(keepaliveKey{}, d) }
+}
+
+// MaxStreams sets how many streams a listener keeps open at once: those
+// accepted and not yet closed, including those not yet handed to Accept.
+// An OPEN beyond the limit is refused with RESET, so that Dial fails with
+// an error matching [ErrRefused]; a stream closing makes room again. It
+// bounds what one listener holds for streams that clients (or anyone who
+// can publish to its subject) open and never use or close. Values below 1
+// are ignored. Default: [DefaultMaxStreams] (4096).
+func MaxStreams(n int) transport.Option {
+	return func(o *transport.Options) { o.SetValue(maxStreamsKey{}, n) }
 }
 
 // Logger sets where the transport logs connection events (lost,
@@ -99,6 +114,7 @@ type settings struct {
 	prefix    string
 	window    int64
 	keepalive time.Duration
+	streams   int
 	log       *slog.Logger
 }
 
@@ -111,6 +127,7 @@ func newSettings(opts ...transport.Option) (settings, error) {
 		prefix:    DefaultSubjectPrefix,
 		window:    DefaultWindow,
 		keepalive: DefaultKeepalive,
+		streams:   DefaultMaxStreams,
 		log:       slog.Default(),
 	}
 	for _, a := range o.Addrs {
@@ -148,6 +165,9 @@ func newSettings(opts ...transport.Option) (settings, error) {
 	}
 	if v, ok := o.Value(keepaliveKey{}).(time.Duration); ok {
 		s.keepalive = max(v, 0)
+	}
+	if v, ok := o.Value(maxStreamsKey{}).(int); ok && v > 0 {
+		s.streams = v
 	}
 	if v, ok := o.Value(loggerKey{}).(*slog.Logger); ok && v != nil {
 		s.log = v

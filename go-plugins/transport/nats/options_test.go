@@ -21,7 +21,8 @@ func TestSettings(t *testing.T) {
 		{"defaults", nil, func(t *testing.T, s settings) {
 			if !slices.Equal(s.addrs, []string{DefaultAddr}) || s.timeout != transport.DefaultTimeout ||
 				s.maxMsg != transport.DefaultMaxMessageSize || s.prefix != DefaultSubjectPrefix ||
-				s.window != DefaultWindow || s.keepalive != DefaultKeepalive || s.log != slog.Default() || s.conn != nil {
+				s.window != DefaultWindow || s.keepalive != DefaultKeepalive || s.log != slog.Default() || s.conn != nil ||
+				s.streams != DefaultMaxStreams {
 				t.Errorf("defaults: %+v", s)
 			}
 		}},
@@ -41,8 +42,8 @@ func TestSettings(t *testing.T) {
 				t.Errorf("maxMsg %d, want the cap %d", s.maxMsg, maxMessageSize)
 			}
 		}},
-		{"own", []transport.Option{SubjectPrefix("svc.rpc"), Window(4096), Keepalive(time.Minute), Logger(logger)}, func(t *testing.T, s settings) {
-			if s.prefix != "svc.rpc" || s.window != 4096 || s.keepalive != time.Minute || s.log != logger {
+		{"own", []transport.Option{SubjectPrefix("svc.rpc"), Window(4096), Keepalive(time.Minute), Logger(logger), MaxStreams(10)}, func(t *testing.T, s settings) {
+			if s.prefix != "svc.rpc" || s.window != 4096 || s.keepalive != time.Minute || s.log != logger || s.streams != 10 {
 				t.Errorf("own options: %+v", s)
 			}
 		}},
@@ -54,6 +55,11 @@ func TestSettings(t *testing.T) {
 		{"bad window ignored", []transport.Option{Window(0)}, func(t *testing.T, s settings) {
 			if s.window != DefaultWindow {
 				t.Errorf("window %d", s.window)
+			}
+		}},
+		{"bad max streams ignored", []transport.Option{MaxStreams(0)}, func(t *testing.T, s settings) {
+			if s.streams != DefaultMaxStreams {
+				t.Errorf("max streams %d", s.streams)
 			}
 		}},
 		{"conn options add up", []transport.Option{ConnOptions(natsgo.Name("a")), ConnOptions(natsgo.Token("t"), natsgo.NoEcho())}, func(t *testing.T, s settings) {

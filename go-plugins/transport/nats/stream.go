@@ -44,7 +44,8 @@ type stream struct {
 	established bool   // ACCEPT received (dialled) or sent (accepted)
 	recvSeq     uint64 // the sequence number of the next frame expected
 	queue       []inbound
-	partial     []byte // the message being reassembled; cap is its length
+	partial     []byte // the message being reassembled
+	partialLen  int    // its length, as its first chunk announced
 	partialCost int64
 	inflight    int64 // credit the peer used and this end has not granted back
 	unacked     int64 // of inflight, what the application has read
@@ -59,7 +60,7 @@ type stream struct {
 	pingAt      time.Time
 
 	readable, writable chan struct{} // signalled on news for Recv and Send
-	dead               chan struct{} // closed once closed or failed
+	dead               chan struct{} // closed once closed, failed or closed by the peer: see Done
 	isDead             bool
 	accepted           chan struct{} // closed when Dial's handshake ends
 	isAccepted         bool
@@ -195,8 +196,9 @@ func (s *stream) receive(m *natsgo.Msg) {
 		signal(s.readable)
 	case f.typ == frameClose:
 		s.recvEnded, s.peerClosed, s.partial = true, true, nil
-		signal(s.readable)
-		signal(s.writable)
+		// Nothing more can travel either way: Done closes, and Recv and
+		// Send, waking, return what is left and then io.EOF, or fail.
+		s.killLocked()
 	case f.typ == frameWindow:
 		s.credit += int64(f.n)
 		if s.credit > 2*maxCredit {
@@ -249,14 +251,17 @@ func (s *stream) dataLocked(f frame) (byte, string, error) {
 			signal(s.readable)
 			return 0, "", nil
 		}
-		s.partial = append(make([]byte, 0, f.n), f.data...)
+		// The buffer grows with the chunks that arrive: the announced
+		// length costs nothing until its bytes do.
+		s.partial = appendChunk(make([]byte, 0, len(f.data)), f.data, int(f.n))
+		s.partialLen = int(f.n)
 		s.partialCost = cost
 		return 0, "", nil
 	}
-	if first || len(s.partial)+len(f.data) > cap(s.partial) || (last && len(s.partial)+len(f.data) != cap(s.partial)) {
+	if first || len(s.partial)+len(f.data) > s.partialLen || (last && len(s.partial)+len(f.data) != s.partialLen) {
 		return codeProtocol, "bad chunk length", closedError(ErrProtocol, "a chunk does not match its message's length")
 	}
-	s.partial = append(s.partial, f.data...)
+	s.partial = appendChunk(s.partial, f.data, s.partialLen)
 	s.partialCost += cost
 	if last {
 		s.queue = append(s.queue, inbound{raw: s.partial, cost: s.partialCost})
@@ -264,6 +269,17 @@ func (s *stream) dataLocked(f frame) (byte, string, error) {
 		signal(s.readable)
 	}
 	return 0, "", nil
+}
+
+// appendChunk appends chunk to a message being reassembled, whose length
+// is total: the buffer at most doubles, and never grows past total.
+func appendChunk(b, chunk []byte, total int) []byte {
+	if need := len(b) + len(chunk); need > cap(b) {
+		nb := make([]byte, len(b), min(total, max(need, 2*cap(b))))
+		copy(nb, b)
+		b = nb
+	}
+	return append(b, chunk...)
 }
 
 // handshakeLocked takes the answer to a dialled stream's OPEN.
@@ -654,7 +670,14 @@ func (s *stream) keepalive(now time.Time, d time.Duration) {
 func (s *stream) Local() string  { return s.laddr }
 func (s *stream) Remote() string { return s.raddr }
 
-var _ transport.Socket = (*stream)(nil)
+// Done returns a channel closed once the stream can carry nothing more
+// either way: closed here, closed or reset by the peer, failed (peer gone,
+// connection lost, protocol error) or cut by its listener or transport. A
+// half-close by the peer does not close it. The go-micro server uses it to
+// end a stream handler's ctx when the client goes away.
+func (s *stream) Done() <-chan struct{} { return s.dead }
+
+var _ transport.DoneSocket = (*stream)(nil)
 
 // sem is a one-slot lock whose waiters give up when their ctx ends, so
 // that a call queued behind a blocked one still honours its own ctx.

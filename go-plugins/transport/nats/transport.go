@@ -82,8 +82,7 @@ type natsTransport struct {
 	inbox string // prefix of this transport's stream subjects, ending in "."
 	sub   *natsgo.Subscription
 
-	nextID atomic.Uint64
-	pongs  atomic.Int64 // PONGs received: keepalive answers (tests watch it)
+	pongs atomic.Int64 // PONGs received: keepalive answers (tests watch it)
 
 	mu        sync.RWMutex
 	streams   map[string]*stream // by id: the subject's last token
@@ -335,7 +334,7 @@ func (t *natsTransport) Close() error {
 // newStream returns a stream with a fresh subject of this transport;
 // remote, credit and the handshake state are the caller's to set.
 func (t *natsTransport) newStream(remoteAddr string) *stream {
-	id := strconv.FormatUint(t.nextID.Add(1), 36)
+	id := streamID()
 	s := &stream{
 		t:        t,
 		id:       id,
@@ -519,6 +518,17 @@ func isHostPort(addr string) bool {
 	}
 	_, err = strconv.ParseUint(port, 10, 16)
 	return err == nil
+}
+
+// streamID returns a stream's id, the last token of its subject: 20
+// random characters. Anyone who can publish to a stream's subject can
+// disrupt the stream (a RESET needs no sequence number), so ids must not be
+// guessable from another stream's: a client learns the subject of its own
+// stream at the service's end, and with it the service's inbox prefix.
+func streamID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
 // randomID returns 26 random characters that are valid in a subject.

@@ -113,8 +113,10 @@ func TestConnectBounded(t *testing.T) {
 	})
 	t.Run("failover", func(t *testing.T) {
 		addr, _ := blackhole(t)
-		// The first address is silent; the second is the broker.
-		tr, err := NewTransport(transport.Addrs(addr, brokerURL(t)), transport.Timeout(300*time.Millisecond))
+		// The first address is silent; the second is the broker. The
+		// timeout bounds the handshake with the broker too, so it leaves
+		// room for a loaded machine.
+		tr, err := NewTransport(transport.Addrs(addr, brokerURL(t)), transport.Timeout(3*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,7 +22,8 @@
 // registers it as its node's address, and clients Dial it. The queue is
 // exclusive to the listener's AMQP connection, so RabbitMQ deletes it when
 // the process dies; Close deletes it too. Listen on a name another
-// connection holds fails with [ErrAddrInUse].
+// connection, or another listener of the transport, holds fails with
+// [ErrAddrInUse].
 //
 // # Connections
 //
@@ -47,8 +48,8 @@
 // Every frame is one AMQP message, published to the default exchange
 // with the peer's queue as routing key. Its "type" property says what it
 // is (open, data, end, reset, window, probe), its correlation id names the
-// stream (the dialling transport's random id and a counter) and its
-// reply-to is the sender's own queue. A data frame carries one
+// stream (128 random bits, which no one else can guess) and its reply-to
+// is the sender's own queue. A data frame carries one
 // transport.Message: its headers as AMQP headers (string values) and its
 // body as the body. Header names RabbitMQ would refuse or act on ("CC"
 // and "BCC" route copies elsewhere, and must be arrays), names longer
@@ -62,15 +63,26 @@
 // publisher-confirm mode, and waits for the confirmation: when no queue
 // has that name RabbitMQ returns the message first, and Dial fails fast
 // with [ErrNoListener]. The stream's later frames, published after that
-// confirmation, reach the queue after its open frame. The listener's answers go to an exclusive reply
-// queue of the dialling transport ("micro.transport.<id>.reply.<n>"),
-// one per connection, and reach their stream by correlation id.
+// confirmation, reach the queue after its open frame. The listener's
+// answers go to an exclusive reply queue of the dialling transport
+// ("micro.transport.<id>.reply.<n>"), one per connection, and reach their
+// stream by correlation id.
 // RabbitMQ's direct reply-to (amq.rabbitmq.reply-to) is not used: the
 // transport cannot tell a unary call from a stream when it dials, and a
 // server publishing to a direct reply-to address cannot learn that the
 // client is gone (RabbitMQ reports every mandatory publish to such an
 // address as unroutable, delivered or not), which the liveness checks
 // below depend on.
+//
+// A listener takes frames only from diallers' reply queues (names of that
+// form, which Listen refuses) and drops the rest unanswered, so that a
+// forged open frame cannot join a listener to itself (a stream echoing to
+// itself for ever) or to another listener, and a forged probe cannot make
+// it send resets to a queue of the forger's choosing. It keeps at most
+// [MaxStreams] streams open, refusing those beyond with a reset. RabbitMQ does not tell a consumer
+// who published a message: anyone who can read a stream's frames can
+// disrupt it, so where clients do not trust each other, keep them off
+// each other's queues with RabbitMQ permissions.
 //
 // # Flow control and liveness
 //
@@ -118,6 +130,11 @@
 // fails with an error matching transport.ErrClosed), waits for the accepted
 // ones to be closed or for its ctx, then closes: accepted streams still
 // open are closed and their diallers read io.EOF.
+//
+// Streams are transport.DoneSocket values: Done closes once a stream can
+// carry nothing more either way (closed at either end, reset, its peer or
+// connection lost), not on a half-close, so that the go-micro server ends
+// a stream handler's ctx as soon as its client goes away.
 //
 // All values are safe for concurrent use.
 package rabbitmq

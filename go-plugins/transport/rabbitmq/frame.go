@@ -25,7 +25,7 @@ const (
 // Reset codes, the one-byte body of a reset frame.
 const (
 	codeClosed    byte = iota // the peer closed the stream
-	codeRefused               // the listener is shutting down or closed
+	codeRefused               // the listener is shutting down, closed or full
 	codeTooLarge              // a message was over the receiver's limit
 	codeFlow                  // the sender overran its credit
 	codeMalformed             // a frame could not be decoded

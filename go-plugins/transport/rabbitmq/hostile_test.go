@@ -35,7 +35,9 @@ func newRawPeer(t *testing.T) *rawPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	// Named as a dialler's reply queue: listeners take open frames from
+	// no other.
+	q, err := ch.QueueDeclare(replyQueueName(randomHex(8), 1), false, true, true, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

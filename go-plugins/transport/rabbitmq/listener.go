@@ -246,6 +246,13 @@ func (l *listener) reopen() (*lchan, error) {
 
 func (l *listener) handle(lc *lchan, d *amqp.Delivery) {
 	f, err := decodeFrame(d)
+	if !isReplyQueue(f.replyTo) {
+		// Every frame of a stream comes from a dialler's reply queue. Drop
+		// the rest unanswered: an answer would go wherever the sender
+		// named, a probe's to thousands of stream ids.
+		slog.Debug("transport/rabbitmq: frame not from a reply queue dropped", "queue", l.name, "type", f.typ, "from", f.replyTo)
+		return
+	}
 	if f.typ == typeProbe {
 		if err != nil {
 			slog.Debug("transport/rabbitmq: bad probe", "queue", l.name, "from", f.replyTo, "error", err)
@@ -282,17 +289,21 @@ func (l *listener) handle(lc *lchan, d *amqp.Delivery) {
 }
 
 // accept starts a stream for an open frame, or refuses it while the
-// listener shuts down.
+// listener shuts down or holds MaxStreams streams.
 func (l *listener) accept(lc *lchan, f *frame) {
 	k := streamKey{f.replyTo, f.id}
 	l.mu.Lock()
-	if l.closed || l.shutdown {
-		l.mu.Unlock()
-		lc.ctl.reset(f.replyTo, f.id, l.name, codeRefused)
-		return
-	}
 	if l.streams[k] != nil {
 		l.mu.Unlock()
+		return // a duplicate: the stream goes on
+	}
+	if l.closed || l.shutdown || l.active >= l.t.set.maxStreams {
+		full := !l.closed && !l.shutdown
+		l.mu.Unlock()
+		if full {
+			slog.Debug("transport/rabbitmq: stream refused: too many open", "queue", l.name, "limit", l.t.set.maxStreams)
+		}
+		lc.ctl.reset(f.replyTo, f.id, l.name, codeRefused)
 		return
 	}
 	s := newStream(lc, f.id, l.name, f.replyTo, l.t.set.opts.MaxMessageSize)

@@ -22,6 +22,9 @@ const (
 	DefaultProbeInterval = time.Second
 	// DefaultHeartbeat is the AMQP heartbeat interval.
 	DefaultHeartbeat = 10 * time.Second
+	// DefaultMaxStreams is how many streams a listener keeps open at once
+	// (see [MaxStreams]).
+	DefaultMaxStreams = 4096
 )
 
 type (
@@ -29,6 +32,7 @@ type (
 	probeIntervalKey  struct{}
 	heartbeatKey      struct{}
 	dialerKey         struct{}
+	maxStreamsKey     struct{}
 )
 
 // ConnectionName sets the name of the transport's AMQP connection, which
@@ -57,6 +61,17 @@ func Heartbeat(d time.Duration) transport.Option {
 	return func(o *transport.Options) { o.SetValue(heartbeatKey{}, d) }
 }
 
+// MaxStreams sets how many streams a listener keeps open at once: those
+// accepted and not yet closed by their handler. A stream opened beyond
+// the limit is refused: its dialler's first Recv (or a Send) fails with
+// an error matching transport.ErrClosed. A stream closing makes room
+// again. It bounds what one listener holds for streams that clients (or
+// anyone who can publish to its queue) open and never use or close.
+// Values below 1 are ignored. Default: DefaultMaxStreams (4096).
+func MaxStreams(n int) transport.Option {
+	return func(o *transport.Options) { o.SetValue(maxStreamsKey{}, n) }
+}
+
 // dialFunc opens the TCP connection to the broker; tests replace it.
 type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
@@ -71,6 +86,7 @@ type settings struct {
 	name          string
 	probeInterval time.Duration
 	heartbeat     time.Duration
+	maxStreams    int
 	dial          dialFunc
 	opts          transport.Options
 }
@@ -89,6 +105,7 @@ func newSettings(id string, opts ...transport.Option) (settings, error) {
 		name:          "micro-transport-" + id,
 		probeInterval: DefaultProbeInterval,
 		heartbeat:     DefaultHeartbeat,
+		maxStreams:    DefaultMaxStreams,
 		opts:          o,
 	}
 	if v, ok := o.Value(connectionNameKey{}).(string); ok && v != "" {
@@ -99,6 +116,9 @@ func newSettings(id string, opts ...transport.Option) (settings, error) {
 	}
 	if v, ok := o.Value(heartbeatKey{}).(time.Duration); ok && v > 0 {
 		s.heartbeat = v
+	}
+	if v, ok := o.Value(maxStreamsKey{}).(int); ok && v > 0 {
+		s.maxStreams = v
 	}
 	if v, ok := o.Value(dialerKey{}).(dialFunc); ok && v != nil {
 		s.dial = v

@@ -38,6 +38,25 @@ func TestEngineURL(t *testing.T) {
 	}
 }
 
+func TestIsReplyQueue(t *testing.T) {
+	for name, want := range map[string]bool{
+		replyQueueName("0123456789abcdef", 1):        true,
+		replyQueueName("0123456789abcdef", 12):       true,
+		"micro.transport.0123456789abcdef.reply.":    false,
+		"micro.transport.0123456789ABCDEF.reply.1":   false,
+		"micro.transport.0123456789abcde.reply.1":    false,
+		"micro.transport.0123456789abcdef.reply.1x":  false,
+		"micro.transport.0123456789abcdef.replies.1": false,
+		"micro.transport." + randomHex(16):           false,
+		"greeter":                                    false,
+		"":                                           false,
+	} {
+		if got := isReplyQueue(name); got != want {
+			t.Errorf("isReplyQueue(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
 		"amqp://guest:secret@127.0.0.1:5672/":  "amqp://127.0.0.1:5672/",
@@ -58,16 +77,19 @@ func TestSettings(t *testing.T) {
 	}
 	if s.name != "micro-transport-abc" || s.probeInterval != DefaultProbeInterval || s.heartbeat != DefaultHeartbeat ||
 		len(s.urls) != 1 || s.urls[0] != DefaultAddress || s.opts.Timeout != transport.DefaultTimeout ||
-		s.opts.MaxMessageSize != transport.DefaultMaxMessageSize {
+		s.opts.MaxMessageSize != transport.DefaultMaxMessageSize || s.maxStreams != DefaultMaxStreams {
 		t.Fatalf("defaults: %+v", s)
 	}
-	s, err = newSettings("abc", ConnectionName("orders"), ProbeInterval(3*time.Second), Heartbeat(time.Second),
+	if s, _ := newSettings("abc", MaxStreams(0)); s.maxStreams != DefaultMaxStreams {
+		t.Fatalf("MaxStreams(0) gave %d", s.maxStreams)
+	}
+	s, err = newSettings("abc", ConnectionName("orders"), ProbeInterval(3*time.Second), Heartbeat(time.Second), MaxStreams(7),
 		transport.Addrs("a:1", "amqp://b:2/"), transport.MaxMessageSize(1<<40), transport.Timeout(-1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.name != "orders" || s.probeInterval != 3*time.Second || s.heartbeat != time.Second || len(s.urls) != 2 ||
-		s.opts.MaxMessageSize != maxCredit-frameOverhead || s.opts.Timeout != transport.DefaultTimeout {
+		s.opts.MaxMessageSize != maxCredit-frameOverhead || s.opts.Timeout != transport.DefaultTimeout || s.maxStreams != 7 {
 		t.Fatalf("options: %+v", s)
 	}
 	if _, err := NewTransport(transport.Addrs("not an address")); err == nil {

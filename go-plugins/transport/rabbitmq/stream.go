@@ -24,7 +24,7 @@ const (
 var (
 	errNilMessage   = errors.New("transport/rabbitmq: nil message")
 	errPeerClosed   = fmt.Errorf("%w: the peer closed the stream", transport.ErrClosed)
-	errRefused      = fmt.Errorf("%w: refused: the listener is shutting down or closed", transport.ErrClosed)
+	errRefused      = fmt.Errorf("%w: refused: the listener is shutting down, closed, or holds too many streams", transport.ErrClosed)
 	errPeerTooLarge = fmt.Errorf("%w: the peer reset the stream: %w", transport.ErrClosed, transport.ErrMessageTooLarge)
 	errTooLargeIn   = fmt.Errorf("%w: a message from the peer was over the limit: %w", transport.ErrClosed, transport.ErrMessageTooLarge)
 	errFlow         = fmt.Errorf("%w: flow control: the peer sent beyond its credit", transport.ErrClosed)
@@ -67,6 +67,7 @@ type stream struct {
 	recvSem  chan struct{} // held by the Recv in progress
 	sendWake chan struct{} // credit came or the state changed
 	recvWake chan struct{} // a message came or the state changed
+	done     chan struct{} // closed when gone becomes true: see Done
 
 	mu         sync.Mutex
 	queue      []queued
@@ -94,6 +95,7 @@ func newStream(own owner, id, local, remote string, max int) *stream {
 		recvSem:    make(chan struct{}, 1),
 		sendWake:   make(chan struct{}, 1),
 		recvWake:   make(chan struct{}, 1),
+		done:       make(chan struct{}),
 		sendCredit: window,
 		peerCredit: window,
 	}
@@ -298,7 +300,7 @@ func (s *stream) shutOpening(err error, opening bool) (reset bool) {
 	reset = (s.opened || opening) && !s.gone && !(s.sentEnd && s.recvDone)
 	s.closed = true
 	s.sentEnd = true
-	s.gone = true
+	s.goneLocked()
 	s.queue = nil
 	if s.recvErr == nil {
 		s.recvErr = err
@@ -315,8 +317,23 @@ func (s *stream) fail(err error) {
 	s.failLocked(err)
 }
 
+// goneLocked records that nothing more can travel either way.
+func (s *stream) goneLocked() {
+	if !s.gone {
+		s.gone = true
+		close(s.done)
+	}
+}
+
+// Done returns a channel closed once the stream can carry nothing more
+// either way: closed here, closed or reset by the peer, its peer or
+// connection lost, or cut by its listener or transport. A half-close by
+// the peer does not close it. The go-micro server uses it to end a stream
+// handler's ctx when the client goes away.
+func (s *stream) Done() <-chan struct{} { return s.done }
+
 func (s *stream) failLocked(err error) {
-	s.gone = true
+	s.goneLocked()
 	if s.sendErr == nil {
 		s.sendErr = err
 	}
@@ -410,4 +427,4 @@ func (s *stream) probeable() bool {
 	return s.opened && !s.gone
 }
 
-var _ transport.Socket = (*stream)(nil)
+var _ transport.DoneSocket = (*stream)(nil)

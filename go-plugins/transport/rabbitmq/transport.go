@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -29,7 +28,7 @@ var (
 	// it and transport.ErrClosed.
 	ErrNoListener = errors.New("transport/rabbitmq: no listener at address")
 	// ErrAddrInUse is returned by Listen when another connection holds
-	// the queue of that name.
+	// the queue of that name, or a listener of the same transport does.
 	ErrAddrInUse = errors.New("transport/rabbitmq: address in use")
 
 	errAcceptTwice = errors.New("transport/rabbitmq: Accept called twice")
@@ -68,8 +67,7 @@ type rmqTransport struct {
 	// setup is held while connecting, building the client channel or
 	// declaring a listener's queue, so that concurrent Dials and Listens
 	// share one connection.
-	setup     chan struct{}
-	streamSeq atomic.Uint64
+	setup chan struct{}
 
 	mu        sync.Mutex
 	conn      *brokerConn // nil or closed: the next user connects
@@ -208,7 +206,7 @@ func (t *rmqTransport) clientChan(ctx context.Context) (*clientChan, error) {
 	}
 	t.mu.Lock()
 	t.replies++
-	queue := "micro.transport." + t.id + ".reply." + strconv.Itoa(t.replies)
+	queue := replyQueueName(t.id, t.replies)
 	t.mu.Unlock()
 	c, err := newClientChan(t, conn, queue)
 	if err != nil {
@@ -264,8 +262,50 @@ func (t *rmqTransport) Dial(ctx context.Context, addr string, _ ...transport.Dia
 	}
 }
 
-func (t *rmqTransport) nextStreamID() string {
-	return t.id + "." + strconv.FormatUint(t.streamSeq.Add(1), 36)
+// nextStreamID returns a new stream's id: 32 random hex digits. RabbitMQ
+// does not say who published a message, so a frame is tied to its stream
+// by its reply-to and correlation id alone: ids must not be guessable
+// from another stream's. (A listener learns the dialler's reply queue and
+// the id of the stream it accepted; with a counter it could forge the
+// frames of another listener on the dialler's other streams.)
+func (t *rmqTransport) nextStreamID() string { return randomHex(16) }
+
+// Reply queue names: replyPrefix, the transport's id (16 hex digits),
+// replyInfix and a counter.
+const (
+	replyPrefix = "micro.transport."
+	replyInfix  = ".reply."
+)
+
+func replyQueueName(id string, n int) string {
+	return replyPrefix + id + replyInfix + strconv.Itoa(n)
+}
+
+// isReplyQueue reports whether name has the form of a dialler's reply
+// queue. A listener accepts streams only from such queues, and Listen
+// refuses such names: a stream always joins a reply queue to a listener's
+// queue, so a forged open frame cannot join a listener to itself (a
+// stream that would echo to itself for ever) or to another listener.
+func isReplyQueue(name string) bool {
+	rest, ok := strings.CutPrefix(name, replyPrefix)
+	if !ok {
+		return false
+	}
+	id, n, ok := strings.Cut(rest, replyInfix)
+	if !ok || len(id) != 16 || n == "" || len(n) > 9 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	for _, c := range []byte(n) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Listen declares the listener's queue. An addr that is host:port (such
@@ -280,6 +320,12 @@ func (t *rmqTransport) Listen(ctx context.Context, addr string, _ ...transport.L
 		return nil, err
 	}
 	defer t.unlock()
+	// RabbitMQ lets the connection that owns an exclusive queue declare
+	// and consume it again: a second listener would take half of every
+	// stream's frames. Listens hold the setup lock, so this check holds.
+	if t.listening(name) {
+		return nil, fmt.Errorf("%w: %s: this transport listens there already", ErrAddrInUse, name)
+	}
 	conn, err := t.connection(ctx)
 	if err != nil {
 		return nil, err
@@ -309,10 +355,22 @@ func listenName(addr string) (string, error) {
 	if _, _, err := net.SplitHostPort(addr); err == nil {
 		return "micro.transport." + randomHex(16), nil
 	}
-	if len(addr) > maxShortString || strings.HasPrefix(addr, "amq.") {
+	if len(addr) > maxShortString || strings.HasPrefix(addr, "amq.") || isReplyQueue(addr) {
 		return "", fmt.Errorf("transport/rabbitmq: listen %q: not a queue name this transport may declare", addr)
 	}
 	return addr, nil
+}
+
+// listening reports whether one of t's listeners has the queue name.
+func (t *rmqTransport) listening(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for l := range t.listeners {
+		if l.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *rmqTransport) removeListener(l *listener) {

@@ -46,6 +46,11 @@ type conn struct {
 	// CleanSession(false) until a Subscribe takes them or they expire.
 	orphans []orphan
 
+	// up is closed while the connection is open, and replaced by an open
+	// one when it is lost; upMu guards the field.
+	upMu sync.Mutex
+	up   chan struct{}
+
 	connects atomic.Int64  // successful connections so far
 	restore  chan struct{} // signalled by paho's OnConnect
 	stop     chan struct{} // closed by close
@@ -79,6 +84,7 @@ func (s *session) dial(ctx context.Context, group string) (*conn, error) {
 		group:   group,
 		filters: make(map[string]*filter),
 		stale:   make(map[string]struct{}),
+		up:      make(chan struct{}),
 		restore: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -108,6 +114,7 @@ func (s *session) dial(ctx context.Context, group string) (*conn, error) {
 	}
 	po.SetDefaultPublishHandler(c.receive)
 	po.SetOnConnectHandler(func(paho.Client) {
+		c.setUp(true)
 		c.connects.Add(1)
 		select {
 		case c.restore <- struct{}{}:
@@ -115,6 +122,7 @@ func (s *session) dial(ctx context.Context, group string) (*conn, error) {
 		}
 	})
 	po.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		c.setUp(false)
 		b.opts.Logger.Warn("broker/mqtt: connection lost; reconnecting", "queue", group, "err", err)
 	})
 	po.SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
@@ -147,6 +155,47 @@ func clientID(base, group string) string {
 		return base + "-q-" + group
 	}
 	return base
+}
+
+// setUp records whether the connection is open.
+func (c *conn) setUp(open bool) {
+	c.upMu.Lock()
+	defer c.upMu.Unlock()
+	select {
+	case <-c.up:
+		if !open {
+			c.up = make(chan struct{})
+		}
+	default:
+		if open {
+			close(c.up)
+		}
+	}
+}
+
+// waitUp waits, within ctx, while the connection is lost and being
+// re-established. It fails with ErrNotConnected once the session ends and
+// with an error wrapping ErrReconnecting and ctx's error when ctx ends
+// first.
+func (c *conn) waitUp(ctx context.Context) error {
+	c.upMu.Lock()
+	up := c.up
+	c.upMu.Unlock()
+	select {
+	case <-up:
+		return nil
+	default:
+	}
+	select {
+	case <-up:
+		return nil
+	case <-c.s.ctx.Done():
+		return broker.ErrNotConnected
+	case <-c.stop:
+		return broker.ErrNotConnected
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrReconnecting, ctx.Err())
+	}
 }
 
 // run subscribes again after every reconnection until close.
@@ -266,6 +315,10 @@ func (c *conn) publish(ctx context.Context, topic, name string, payload []byte) 
 // within ctx for the SUBACK. A server that refuses the filter fails it
 // with ErrRefused (and ErrQueueUnsupported for a shared subscription).
 func (c *conn) subscribe(ctx context.Context, sub *subscriber) (*subscriber, error) {
+	// paho refuses a SUBSCRIBE while the connection is down: wait for it.
+	if err := c.waitUp(ctx); err != nil {
+		return nil, fmt.Errorf("broker/mqtt: subscribe to %q: %w", sub.topic, err)
+	}
 	sub.ctx, sub.cancel = context.WithCancel(c.s.ctx)
 	if c.group == "" { // set before the session knows sub: halt reads it
 		sub.q = newQueue(c.s.b.cfg.maxPending)

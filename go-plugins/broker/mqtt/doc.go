@@ -33,7 +33,10 @@
 // [broker.Message] travel together in an envelope ([EncodeEnvelope]): a
 // magic byte 0xC0, a version byte (1), the number of header entries, each
 // key and value prefixed with its length as an unsigned varint, and then
-// the body as is. Encoding takes one allocation. A received payload that
+// the body as is. Encoding takes one allocation. An envelope carries at
+// most [MaxHeaders] header entries: Publish refuses more with
+// [ErrMessageTooLarge], so a hostile payload cannot make a subscriber
+// allocate many times its size. A received payload that
 // is not a valid envelope (another client's JSON, a truncated or a future
 // envelope) never reaches a handler and never stops the subscriber: it is
 // acknowledged, logged at warn level and given to the [ErrorHandler] as a
@@ -44,6 +47,13 @@
 // QoS 0. While the connection is down a QoS 1 or 2 message is kept by the
 // client and sent once it is back (Publish still ends with its ctx); at
 // QoS 0 Publish fails with [ErrReconnecting]. Messages are never retained.
+//
+// The server's acknowledgement means it has queued the message for the
+// subscribers, not that they got it: a server bounds what it queues for a
+// client that lags, and drops the rest, QoS 1 and 2 included (Mosquitto's
+// max_queued_messages, 1000 by default, beyond the in-flight window). A
+// subscriber that must keep up with bursts larger than that needs the
+// limit raised on the server (0 lifts it).
 //
 // # Subscriptions and queue groups
 //
@@ -66,7 +76,10 @@
 // (it then matches nothing) cannot be told apart; declare it.
 //
 // Subscribe returns once the server has acknowledged the subscription
-// (SUBACK), so a message published after it returns is delivered.
+// (SUBACK), so a message published after it returns is delivered. While
+// the connection is lost and being re-established, Subscribe waits for it
+// within its ctx, and fails with an error wrapping [ErrReconnecting] and
+// the ctx's error when the ctx ends first.
 // Unsubscribe stops delivery at once and, when it was the broker's last
 // subscription of its filter, unsubscribes at the server and waits for the
 // UNSUBACK within its ctx.

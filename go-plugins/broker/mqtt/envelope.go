@@ -23,10 +23,19 @@ import (
 const (
 	envelopeMagic   = 0xC0
 	envelopeVersion = 1
+	// maxHeaderHint bounds the header map's initial size.
+	maxHeaderHint = 32
 )
 
 // EnvelopeVersion is the version of the envelope this package writes.
 const EnvelopeVersion = envelopeVersion
+
+// MaxHeaders is the most header entries an envelope may carry. Each entry
+// costs a decoder far more memory than the few bytes it can take on the
+// wire, so [DecodeEnvelope] refuses envelopes with more (a hostile payload
+// could otherwise take gigabytes) and Publish refuses messages with more
+// with [ErrMessageTooLarge].
+const MaxHeaders = 1024
 
 // EncodeEnvelope returns m as an envelope, the payload this broker
 // publishes; other MQTT clients use it to publish to go-micro subscribers.
@@ -83,7 +92,13 @@ func DecodeEnvelope(p []byte) (*broker.Message, error) {
 	if !ok || n > uint64(len(rest)/2) {
 		return nil, fmt.Errorf("%w: bad header count", ErrInvalidEnvelope)
 	}
-	header := make(map[string]string, int(n))
+	if n > MaxHeaders {
+		return nil, fmt.Errorf("%w: %d header entries, limit %d", ErrInvalidEnvelope, n, MaxHeaders)
+	}
+	// The count is the sender's claim: size the map for a few entries and
+	// let it grow with entries actually read, so a payload claiming
+	// millions cannot make the decoder allocate many times its length.
+	header := make(map[string]string, min(n, maxHeaderHint))
 	for i := range int(n) {
 		var k, v []byte
 		if k, rest, ok = readBytes(rest); !ok {

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"maps"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -199,4 +201,45 @@ func FuzzEnvelopeRoundTrip(f *testing.F) {
 			t.Fatalf("round trip: %v %q -> %v %q", in.Header, in.Body, out.Header, out.Body)
 		}
 	})
+}
+
+// TestDecodeEnvelopeAllocationBound: a hostile payload that claims as many
+// header entries as its length allows (and then fails) must not make the
+// decoder allocate far more than the payload itself, or a 256 MiB MQTT
+// packet would take gigabytes.
+func TestDecodeEnvelopeAllocationBound(t *testing.T) {
+	const size = 1 << 20
+	p := []byte{envelopeMagic, envelopeVersion}
+	p = binary.AppendUvarint(p, size/2-4)
+	p = append(p, make([]byte, size-len(p))...) // empty keys and values: the second is a duplicate
+	if _, err := DecodeEnvelope(p); !errors.Is(err, ErrInvalidEnvelope) {
+		t.Fatalf("DecodeEnvelope: %v, want ErrInvalidEnvelope", err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, _ = DecodeEnvelope(p)
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > size {
+		t.Errorf("decoding a %d-byte hostile payload allocated %d bytes, want at most %d", size, got, size)
+	}
+}
+
+// TestEnvelopeHeaderLimit: an envelope may carry MaxHeaders header entries
+// and no more, since each costs the decoder far more memory than the
+// bytes it takes on the wire.
+func TestEnvelopeHeaderLimit(t *testing.T) {
+	header := func(n int) map[string]string {
+		h := make(map[string]string, n)
+		for i := range n {
+			h[strconv.Itoa(i)] = ""
+		}
+		return h
+	}
+	if _, err := DecodeEnvelope(EncodeEnvelope(&broker.Message{Header: header(MaxHeaders)})); err != nil {
+		t.Errorf("DecodeEnvelope with MaxHeaders entries: %v", err)
+	}
+	if _, err := DecodeEnvelope(EncodeEnvelope(&broker.Message{Header: header(MaxHeaders + 1)})); !errors.Is(err, ErrInvalidEnvelope) {
+		t.Errorf("DecodeEnvelope with MaxHeaders+1 entries: %v, want ErrInvalidEnvelope", err)
+	}
 }

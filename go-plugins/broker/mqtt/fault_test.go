@@ -171,3 +171,45 @@ func TestConnectCancelled(t *testing.T) {
 		t.Fatalf("Publish = %v, want ErrNotConnected", err)
 	}
 }
+
+// TestSubscribeDuringOutage: Subscribe called while the server cannot be
+// reached waits for it within its ctx, like Publish at QoS 1: with a ctx
+// that ends first it fails with ErrReconnecting and the ctx's error, and
+// otherwise it goes through once the server is back, plain and for a new
+// queue group alike, and the subscriptions deliver.
+func TestSubscribeDuringOutage(t *testing.T) {
+	m := startMosquitto(t, "")
+	rec := &logRecorder{}
+	b := connected(t, m.addr, MaxReconnectInterval(200*time.Millisecond), broker.Logger(slog.New(rec)))
+	tp := uniqueTopic(t)
+	m.kill()
+	testenv.WaitFor(t, "the connection to be lost", func() bool { return rec.count("broker/mqtt: connection lost") >= 1 })
+
+	for _, group := range []string{"", "early"} {
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		_, err := b.Subscribe(ctx, tp, (&inbox{}).handle, broker.Queue(group))
+		cancel()
+		if !errors.Is(err, ErrReconnecting) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Subscribe (group %q) during the outage with a short ctx = %v, want ErrReconnecting and DeadlineExceeded", group, err)
+		}
+	}
+
+	plain, group := &inbox{}, &inbox{}
+	errs := make(chan error, 2)
+	go func() {
+		_, err := b.Subscribe(t.Context(), tp, plain.handle)
+		errs <- err
+	}()
+	go func() {
+		_, err := b.Subscribe(t.Context(), tp, group.handle, broker.Queue("late"))
+		errs <- err
+	}()
+	m.start()
+	for range 2 {
+		if err := testenv.Recv(t, "Subscribe during the outage", errs); err != nil {
+			t.Fatalf("Subscribe during the outage: %v", err)
+		}
+	}
+	publish(t, b, tp, "after")
+	testenv.WaitFor(t, "the message at both", func() bool { return plain.has("after") == 1 && group.has("after") == 1 })
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -156,5 +157,18 @@ func TestCallsWithEndedCtx(t *testing.T) {
 		if _, err := b.Subscribe(t.Context(), topic, (&inbox{}).handle); !errors.Is(err, broker.ErrInvalidTopic) {
 			t.Errorf("Subscribe to %q = %v, want ErrInvalidTopic", topic, err)
 		}
+	}
+}
+
+// TestPublishTooManyHeaders: Publish refuses a message its subscribers
+// could not decode.
+func TestPublishTooManyHeaders(t *testing.T) {
+	b := connected(t, sharedAddr(t))
+	h := make(map[string]string, MaxHeaders+1)
+	for i := range MaxHeaders + 1 {
+		h[strconv.Itoa(i)] = "v"
+	}
+	if err := b.Publish(t.Context(), "t", &broker.Message{Header: h}); !errors.Is(err, ErrMessageTooLarge) {
+		t.Errorf("Publish with %d headers = %v, want ErrMessageTooLarge", len(h), err)
 	}
 }

@@ -29,10 +29,13 @@ var (
 	// because [MaxPending] messages already wait for the subscriber.
 	ErrOverflow = errors.New("broker/mqtt: too many messages pending for the subscriber")
 	// ErrMessageTooLarge is returned by Publish for a message whose
-	// envelope does not fit in one MQTT packet (256 MiB).
+	// envelope does not fit in one MQTT packet (256 MiB) or that has more
+	// than [MaxHeaders] header entries.
 	ErrMessageTooLarge = errors.New("broker/mqtt: message too large for MQTT")
 	// ErrReconnecting is returned by Publish at QoS 0 while the connection
-	// is down and being re-established (paho would drop the message).
+	// is down and being re-established (paho would drop the message), and
+	// wrapped with ctx's error by Subscribe when its ctx ends while it
+	// waits for the connection to come back.
 	ErrReconnecting = errors.New("broker/mqtt: connection lost, reconnecting")
 )
 
@@ -168,6 +171,9 @@ func (b *mqttBroker) Publish(ctx context.Context, topic string, m *broker.Messag
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if m != nil && len(m.Header) > MaxHeaders {
+		return fmt.Errorf("%w: %d header entries, limit %d", ErrMessageTooLarge, len(m.Header), MaxHeaders)
+	}
 	payload := EncodeEnvelope(m)
 	if len(payload)+len(name) > maxPayload {
 		return fmt.Errorf("%w: %d bytes", ErrMessageTooLarge, len(payload))
@@ -270,6 +276,11 @@ func newSession(b *mqttBroker) *session {
 func (s *session) conn(ctx context.Context, group string) (*conn, error) {
 	if group == "" {
 		return s.main, nil
+	}
+	// While the server cannot be reached (the main connection is being
+	// re-established), wait for it rather than fail the dial at once.
+	if err := s.main.waitUp(ctx); err != nil {
+		return nil, fmt.Errorf("broker/mqtt: connect for queue group %q: %w", group, err)
 	}
 	s.dialing.Lock()
 	defer s.dialing.Unlock()

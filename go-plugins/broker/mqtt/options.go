@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/openmicro/go-micro/broker"
 )
@@ -27,6 +28,18 @@ const (
 	// DefaultMaxPending is how many messages may wait for one subscriber
 	// (or one queue group of a broker) before more are dropped.
 	DefaultMaxPending = 4096
+)
+
+// errOption is wrapped by New's errors for an option it cannot use.
+var errOption = errors.New("broker/mqtt: invalid option")
+
+const (
+	// maxKeepAlive is the longest keep-alive MQTT can carry (16 bits of
+	// seconds).
+	maxKeepAlive = 65535 * time.Second
+	// maxClientID leaves room in MQTT's 65535 bytes for a queue group's
+	// suffix.
+	maxClientID = 1024
 )
 
 // config holds the settings of this broker alone, set through its own
@@ -72,6 +85,7 @@ func QoS(q byte) broker.Option {
 // ClientID sets the MQTT client identifier of the broker's connection. The
 // connection of a queue group gets id + "-q-" + group. Two live clients with
 // one id push each other off the server, so give each process its own.
+// New fails for an id that is not UTF-8 or is longer than 1024 bytes.
 // Default: a random id ("micro-" and 17 random characters) per connection.
 func ClientID(id string) broker.Option {
 	return func(o *broker.Options) { o.SetValue(clientIDKey{}, id) }
@@ -103,22 +117,23 @@ func Credentials(user, password string) broker.Option {
 }
 
 // KeepAlive sets the MQTT keep-alive interval, after which a silent
-// connection is pinged (and dropped when the ping goes unanswered).
-// Default: [DefaultKeepAlive].
+// connection is pinged (and dropped when the ping goes unanswered). MQTT
+// carries it in whole seconds (a fraction is dropped) from 1s to 65535s;
+// New fails outside that range. Default: [DefaultKeepAlive].
 func KeepAlive(d time.Duration) broker.Option {
 	return func(o *broker.Options) { o.SetValue(keepAliveKey{}, d) }
 }
 
 // ConnectTimeout bounds one attempt to connect to a server (Connect's ctx
-// may end it sooner) and each hand-over of a packet to the connection.
-// Default: [DefaultConnectTimeout].
+// may end it sooner) and each hand-over of a packet to the connection; New
+// fails unless it is above 0. Default: [DefaultConnectTimeout].
 func ConnectTimeout(d time.Duration) broker.Option {
 	return func(o *broker.Options) { o.SetValue(connectTimeoutKey{}, d) }
 }
 
 // MaxReconnectInterval caps the exponential back-off between attempts to
-// reconnect after the connection is lost. Default:
-// [DefaultMaxReconnectInterval].
+// reconnect after the connection is lost; New fails unless it is above 0.
+// Default: [DefaultMaxReconnectInterval].
 func MaxReconnectInterval(d time.Duration) broker.Option {
 	return func(o *broker.Options) { o.SetValue(maxReconnectKey{}, d) }
 }
@@ -127,7 +142,8 @@ func MaxReconnectInterval(d time.Duration) broker.Option {
 // subscriber's handler (for a queue group: to any of the broker's members).
 // Past it messages are dropped and reported as a [*DeliveryError] wrapping
 // [ErrOverflow]. With QoS 1 and 2 the server's in-flight window usually
-// keeps far fewer waiting. Default: [DefaultMaxPending].
+// keeps far fewer waiting. New fails for n below 1. Default:
+// [DefaultMaxPending].
 func MaxPending(n int) broker.Option {
 	return func(o *broker.Options) { o.SetValue(maxPendingKey{}, n) }
 }
@@ -159,6 +175,9 @@ func newConfig(o *broker.Options) (config, error) {
 		c.qos = q
 	}
 	if id, ok := o.Value(clientIDKey{}).(string); ok {
+		if !utf8.ValidString(id) || len(id) > maxClientID {
+			return c, fmt.Errorf("%w: client id %q is not UTF-8 of at most %d bytes", errOption, id, maxClientID)
+		}
 		c.clientID = id
 	}
 	if v, ok := o.Value(cleanSessionKey{}).(bool); ok {
@@ -170,16 +189,29 @@ func newConfig(o *broker.Options) (config, error) {
 	if v, ok := o.Value(credentialsKey{}).(credentials); ok {
 		c.username, c.password, c.hasCredentials = v.user, v.password, true
 	}
-	if d, ok := o.Value(keepAliveKey{}).(time.Duration); ok && d > 0 {
+	if d, ok := o.Value(keepAliveKey{}).(time.Duration); ok {
+		// MQTT counts it in whole seconds in 16 bits, and 0 turns pings off.
+		if d < time.Second || d > maxKeepAlive {
+			return c, fmt.Errorf("%w: keep-alive %v outside 1s..%v", errOption, d, maxKeepAlive)
+		}
 		c.keepAlive = d
 	}
-	if d, ok := o.Value(connectTimeoutKey{}).(time.Duration); ok && d > 0 {
+	if d, ok := o.Value(connectTimeoutKey{}).(time.Duration); ok {
+		if d <= 0 {
+			return c, fmt.Errorf("%w: connect timeout %v not above 0", errOption, d)
+		}
 		c.connectTimeout = d
 	}
-	if d, ok := o.Value(maxReconnectKey{}).(time.Duration); ok && d > 0 {
+	if d, ok := o.Value(maxReconnectKey{}).(time.Duration); ok {
+		if d <= 0 {
+			return c, fmt.Errorf("%w: max reconnect interval %v not above 0", errOption, d)
+		}
 		c.maxReconnect = d
 	}
-	if n, ok := o.Value(maxPendingKey{}).(int); ok && n > 0 {
+	if n, ok := o.Value(maxPendingKey{}).(int); ok {
+		if n < 1 {
+			return c, fmt.Errorf("%w: max pending %d below 1", errOption, n)
+		}
 		c.maxPending = n
 	}
 	if f, ok := o.Value(errorHandlerKey{}).(func(error)); ok {

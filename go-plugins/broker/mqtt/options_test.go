@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openmicro/go-micro/broker"
 )
@@ -85,6 +86,26 @@ func TestNewOptions(t *testing.T) {
 		{name: "QoS 3", opts: []broker.Option{QoS(3)}, err: "QoS 3"},
 		{name: "persistent without id", opts: []broker.Option{CleanSession(false)}, err: "ClientID"},
 		{name: "bad address", opts: []broker.Option{broker.Addrs("udp://h:1")}, err: "scheme"},
+		// An option outside its range fails New rather than being ignored
+		// (or, for a keep-alive under a second, silently turning pings off).
+		{name: "keep-alive under a second", opts: []broker.Option{KeepAlive(500 * time.Millisecond)}, err: "keep-alive"},
+		{name: "keep-alive zero", opts: []broker.Option{KeepAlive(0)}, err: "keep-alive"},
+		{name: "keep-alive past 16 bits", opts: []broker.Option{KeepAlive(65536 * time.Second)}, err: "keep-alive"},
+		{name: "connect timeout negative", opts: []broker.Option{ConnectTimeout(-time.Second)}, err: "connect timeout"},
+		{name: "reconnect interval zero", opts: []broker.Option{MaxReconnectInterval(0)}, err: "reconnect interval"},
+		{name: "max pending zero", opts: []broker.Option{MaxPending(0)}, err: "max pending"},
+		{name: "client id not UTF-8", opts: []broker.Option{ClientID("a\xffb")}, err: "client id"},
+		{name: "keep-alive bounds", opts: []broker.Option{KeepAlive(time.Second), ConnectTimeout(time.Millisecond),
+			MaxReconnectInterval(time.Millisecond)}, chk: func(t *testing.T, b *mqttBroker) {
+			if c := b.cfg; c.keepAlive != time.Second || c.connectTimeout != time.Millisecond || c.maxReconnect != time.Millisecond {
+				t.Errorf("config = %+v", c)
+			}
+		}},
+		{name: "keep-alive most", opts: []broker.Option{KeepAlive(65535 * time.Second)}, chk: func(t *testing.T, b *mqttBroker) {
+			if b.cfg.keepAlive != 65535*time.Second {
+				t.Errorf("keep-alive = %v", b.cfg.keepAlive)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

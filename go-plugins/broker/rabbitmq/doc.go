@@ -105,6 +105,10 @@
 // Disconnect.
 //
 // Handlers run on goroutines of their subscriber ([Concurrency] at a
-// time, default one, in order), so a handler may Publish, Subscribe or
-// Unsubscribe without deadlock. Brokers are safe for concurrent use.
+// time, default one, in the order the server delivers), so a handler may
+// Publish, Subscribe or Unsubscribe without deadlock. A message that comes
+// again (nacked, or unacked when the connection went) arrives after those
+// the server had already sent ahead ([Prefetch]), so redelivery breaks the
+// order, and the members of a queue group see the group's messages in no
+// common order. Brokers are safe for concurrent use.
 package rabbitmq

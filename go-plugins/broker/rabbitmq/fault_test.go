@@ -222,8 +222,14 @@ func TestFaultOutage(t *testing.T) {
 		t.Errorf("Subscribe during the outage with a short ctx: %v, want ErrUnavailable", err)
 	}
 
+	// Publish waits through failed attempts to reconnect: it has not
+	// returned after two more of them.
+	failed := pb.logs.count("reconnecting failed; will retry")
 	during := make(chan error, 1)
 	go func() { during <- publish(t.Context(), "during") }()
+	waitFor(t, "two more failed attempts to reconnect", func() bool {
+		return pb.logs.count("reconnecting failed; will retry") >= failed+2
+	})
 	select {
 	case err := <-during:
 		t.Fatalf("Publish during the outage returned before the server could be reached: %v", err)
@@ -296,5 +302,42 @@ func TestFaultQueueDeleted(t *testing.T) {
 	waitFor(t, "the message after the queue came back", func() bool { return got.times("after") == 1 })
 	if k := b.logs.count("connection lost; reconnecting"); k != 0 {
 		t.Errorf("connection lost %d times; only the consumer should have gone", k)
+	}
+}
+
+// TestFaultFlapping: a server that takes the connection but drops it each
+// time soon after (a flapping link or proxy) does not get a reconnection
+// storm: the backoff goes on growing across the short-lived connections
+// instead of starting over after each.
+func TestFaultFlapping(t *testing.T) {
+	e := setup(t)
+	px := newProxy(t, e.server, nil)
+	b := e.newBroker(t, broker.Addrs(amqpURL(px.addr())), ReconnectBackoff(time.Millisecond, 50*time.Millisecond))
+	var (
+		mu     sync.Mutex
+		starts []int // the attempt each reconnection's backoff starts from
+	)
+	b.onRedial = func(attempt int) {
+		mu.Lock()
+		starts = append(starts, attempt)
+		mu.Unlock()
+	}
+	if err := b.Connect(t.Context()); err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	px.flap(100 * time.Millisecond)
+	px.cut() // the first connection was made before: cut it too
+	px.up()
+	waitFor(t, "four reconnections", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(starts) >= 4
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(starts); i++ {
+		if starts[i] <= starts[i-1] {
+			t.Fatalf("backoff started over after a connection that lived less than %v: attempts %v", stableLink, starts)
+		}
 	}
 }

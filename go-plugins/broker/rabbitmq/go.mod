@@ -8,4 +8,6 @@ require (
 	go.uber.org/goleak v1.3.0
 )
 
+require google.golang.org/protobuf v1.36.12 // indirect
+
 replace github.com/openmicro/go-micro => ../../../go-micro

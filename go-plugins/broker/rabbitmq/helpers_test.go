@@ -317,6 +317,7 @@ type proxy struct {
 
 	mu    sync.Mutex
 	down  bool
+	life  time.Duration // when above 0, each connection is cut after it
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
@@ -373,7 +374,12 @@ func (p *proxy) serve(c net.Conn) {
 		return
 	}
 	p.conns[c], p.conns[s] = struct{}{}, struct{}{}
+	life := p.life
 	p.mu.Unlock()
+	if life > 0 {
+		t := time.AfterFunc(life, func() { _ = c.Close(); _ = s.Close() })
+		defer t.Stop()
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { _, _ = io.Copy(s, c); _ = s.Close(); _ = c.Close() })
 	wg.Go(func() { _, _ = io.Copy(c, s); _ = s.Close(); _ = c.Close() })
@@ -394,6 +400,14 @@ func (p *proxy) cut() {
 	}
 }
 
+// flap cuts every connection made from now on after d: a server reached
+// again and again, but never for long.
+func (p *proxy) flap(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.life = d
+}
+
 // up accepts connections again.
 func (p *proxy) up() {
 	p.mu.Lock()
@@ -409,3 +423,40 @@ func (p *proxy) close() {
 
 // discard is a logger that drops everything.
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// silentServer accepts TCP connections and never answers, like a server
+// that hangs; it returns its host:port.
+func silentServer(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return ln.Addr().String()
+}

@@ -180,34 +180,7 @@ func TestConnectFails(t *testing.T) {
 
 	// A listener that accepts and never answers: the handshake hangs
 	// until ctx ends.
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	var mu sync.Mutex
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = silent.Close()
-		<-done
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-	})
+	silent := silentServer(t)
 
 	for _, tc := range []struct {
 		name string
@@ -221,7 +194,7 @@ func TestConnectFails(t *testing.T) {
 			cancel()
 			return ctx, cancel
 		}, context.Canceled},
-		{"silent server", silent.Addr().String(), func() (context.Context, context.CancelFunc) {
+		{"silent server", silent, func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(t.Context(), 100*time.Millisecond)
 		}, nil},
 	} {
@@ -278,4 +251,38 @@ func TestMissingDeadLetterExchange(t *testing.T) {
 	if k := b.logs.count("dead-letter exchange not found"); k != 1 {
 		t.Errorf("missing dead-letter exchange logged %d times, want 1", k)
 	}
+}
+
+// TestCallsDuringConnect: while Connect waits for a server that does not
+// answer, Publish, Subscribe and Address do not wait for it: the broker is
+// not connected yet.
+func TestCallsDuringConnect(t *testing.T) {
+	addr := silentServer(t)
+	b, err := New(broker.Addrs(addr), broker.Logger(discard()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	connected := make(chan error, 1)
+	go func() { connected <- b.Connect(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-connected
+	})
+	// Connect is under way, or not started yet: either way the broker is
+	// not connected.
+	calls := make(chan error, 3)
+	go func() {
+		calls <- b.Publish(t.Context(), "t", &broker.Message{})
+		_, err := b.Subscribe(t.Context(), "t", func(context.Context, broker.Event) error { return nil })
+		calls <- err
+		_ = b.Address()
+		calls <- nil
+	}()
+	for _, what := range []string{"Publish", "Subscribe"} {
+		if err := testenv.Recv(t, what+" during Connect", calls); !errors.Is(err, broker.ErrNotConnected) {
+			t.Errorf("%s during Connect: %v, want ErrNotConnected", what, err)
+		}
+	}
+	testenv.Recv(t, "Address during Connect", calls)
 }

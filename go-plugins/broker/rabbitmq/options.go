@@ -72,7 +72,8 @@ func Prefetch(n int) broker.Option {
 
 // Concurrency sets how many calls of one subscriber's handler run at once.
 // With more than one, messages of a subscriber are handled out of order.
-// Default: [DefaultConcurrency] (1: in order, one at a time).
+// Default: [DefaultConcurrency] (1: one at a time, in the order delivered,
+// which a redelivered message does not keep).
 func Concurrency(n int) broker.Option {
 	return func(o *broker.Options) { o.SetValue(concurrencyKey{}, n) }
 }
@@ -152,7 +153,10 @@ func ConnectionName(name string) broker.Option {
 
 // ReconnectBackoff bounds the wait between two attempts to reach the server
 // after the connection was lost: the first waits first, each further one
-// twice as long as the one before, up to limit, with some jitter. Default:
+// twice as long as the one before, up to limit, with some jitter. The
+// backoff starts over only after a connection that lived at least five
+// seconds, so a server that takes connections and drops them at once is
+// not hammered. Default:
 // [DefaultReconnectMin] (100ms) to [DefaultReconnectMax] (10s).
 func ReconnectBackoff(first, limit time.Duration) broker.Option {
 	return func(o *broker.Options) { o.SetValue(backoffKey{}, [2]time.Duration{first, limit}) }

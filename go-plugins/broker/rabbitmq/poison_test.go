@@ -12,6 +12,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/openmicro/go-micro/broker"
+	"github.com/openmicro/go-micro/testenv"
 )
 
 // order is what the poison tests' handler decodes.
@@ -269,12 +270,8 @@ func TestManualNack(t *testing.T) {
 		defer mu.Unlock()
 		return calls["once-nacked"] == 2
 	})
-	select {
-	case err := <-acked:
-		if err != nil {
-			t.Errorf("Ack after the handler returned: %v", err)
-		}
-	case <-t.Context().Done():
+	if err := testenv.Recv(t, "the Ack after the handler returned", acked); err != nil {
+		t.Errorf("Ack after the handler returned: %v", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -39,6 +39,11 @@ const (
 	dialTimeout = 30 * time.Second
 	// closeTimeout bounds the close handshake when the broker disconnects.
 	closeTimeout = 5 * time.Second
+	// stableLink is how long a connection must have lived for the
+	// reconnection backoff to start over when it is lost; after a shorter
+	// one it goes on growing, so a server that takes connections and drops
+	// them at once is not hammered.
+	stableLink = 5 * time.Second
 )
 
 func init() {
@@ -64,6 +69,10 @@ type rabbitBroker struct {
 	opts broker.Options
 	cfg  settings
 
+	// lifecycle serialises Connect and Disconnect; mu, which the other
+	// calls take, is never held while dialling.
+	lifecycle sync.Mutex
+
 	mu   sync.Mutex
 	sess *session // nil while not connected
 	last *session // the session most recently disconnected
@@ -72,6 +81,10 @@ type rabbitBroker struct {
 	// to delete.
 	declMu   sync.Mutex
 	declared map[string]struct{}
+
+	// onRedial, when set (by tests), is called as reconnecting starts,
+	// with the attempt its backoff starts from.
+	onRedial func(attempt int)
 }
 
 func (b *rabbitBroker) String() string { return "rabbitmq" }
@@ -91,9 +104,12 @@ func (b *rabbitBroker) Address() string {
 }
 
 func (b *rabbitBroker) Connect(ctx context.Context) error {
+	b.lifecycle.Lock()
+	defer b.lifecycle.Unlock()
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.sess != nil {
+	connected := b.sess != nil
+	b.mu.Unlock()
+	if connected {
 		return nil
 	}
 	conn, idx, err := b.dialAny(ctx, 0)
@@ -111,11 +127,15 @@ func (b *rabbitBroker) Connect(ctx context.Context) error {
 	}
 	s.wg.Add(1)
 	go s.run(conn, idx)
+	b.mu.Lock()
 	b.sess = s
+	b.mu.Unlock()
 	return nil
 }
 
 func (b *rabbitBroker) Disconnect(ctx context.Context) error {
+	b.lifecycle.Lock()
+	defer b.lifecycle.Unlock()
 	b.mu.Lock()
 	s := b.sess
 	if s != nil {
@@ -332,7 +352,11 @@ func (s *session) address() string {
 func (s *session) run(conn *amqp.Connection, idx int) {
 	defer s.wg.Done()
 	log := s.b.opts.Logger
+	// attempt counts the attempts to connect since the last connection
+	// that lived stableLink; the backoff grows with it.
+	attempt := 0
 	for {
+		up := time.Now()
 		closes := conn.NotifyClose(make(chan *amqp.Error, 1))
 		blocks := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
 		l := &link{
@@ -374,21 +398,30 @@ func (s *session) run(conn *amqp.Connection, idx int) {
 		}
 		s.uninstall(l, lost)
 		down := time.Now()
-		log.Warn("broker/rabbitmq: connection lost; reconnecting", "addr", l.addr, "err", lost)
-		var attempts int
-		conn, idx, attempts = s.redial(idx)
+		lived := down.Sub(up)
+		if lived >= stableLink {
+			attempt = 0
+		}
+		log.Warn("broker/rabbitmq: connection lost; reconnecting", "addr", l.addr, "err", lost,
+			"lived", lived.Round(time.Millisecond))
+		if s.b.onRedial != nil {
+			s.b.onRedial(attempt)
+		}
+		first := attempt
+		conn, idx, attempt = s.redial(idx, attempt)
 		if conn == nil {
 			return
 		}
 		log.Info("broker/rabbitmq: reconnected", "addr", redact(s.b.cfg.urls[idx]),
-			"attempts", attempts, "down", time.Since(down).Round(time.Millisecond))
+			"attempts", attempt-first, "down", time.Since(down).Round(time.Millisecond))
 	}
 }
 
-// redial dials with backoff until a connection is made (returning it, the
-// index of its URL and the attempts taken) or the session ends (nil).
-func (s *session) redial(idx int) (*amqp.Connection, int, int) {
-	for n := 0; ; n++ {
+// redial dials with backoff, from attempt first on, until a connection is
+// made (returning it, the index of its URL and the number of the next
+// attempt) or the session ends (nil).
+func (s *session) redial(idx, first int) (*amqp.Connection, int, int) {
+	for n := first; ; n++ {
 		t := time.NewTimer(s.b.backoff(n))
 		select {
 		case <-s.ctx.Done():

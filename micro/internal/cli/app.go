@@ -39,6 +39,7 @@ type Option func(*options)
 type options struct {
 	have   cmd.Components
 	logger *slog.Logger
+	stdin  io.Reader
 }
 
 // Components gives the registry, selector, transport or broker to use
@@ -52,6 +53,10 @@ func Components(have cmd.Components) Option { return func(o *options) { o.have =
 // Default: text on stderr, errors only for the commands that read and
 // call, and from info up for `micro server`.
 func Logger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// Stdin sets where a JSON argument given as "-" is read from. Default:
+// os.Stdin.
+func Stdin(r io.Reader) Option { return func(o *options) { o.stdin = r } }
 
 // Main runs the micro command line args (the program name first, as in
 // os.Args) and returns the exit status: [ExitOK], [ExitFailure],
@@ -68,7 +73,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...
 	if len(args) == 0 {
 		args = []string{"micro"}
 	}
-	err := app.RunContext(ctx, reorder(app, args))
+	err := app.RunContext(ctx, reorder(app, helpCommand(app, args)))
 	return report(stderr, err)
 }
 
@@ -89,9 +94,10 @@ func report(stderr io.Writer, err error) int {
 	return ExitUsage
 }
 
-// oneLine keeps a message on one line.
+// oneLine keeps a message on one line, its control characters escaped
+// (see printable): it may quote what a service or the registry sent.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+	return printable(strings.Join(strings.Fields(s), " "))
 }
 
 // newApp builds the command tree.
@@ -104,10 +110,18 @@ func newApp(stdout, stderr io.Writer, o *options) *ucli.App {
 			"the one hosted by `micro server` (127.0.0.1:8000) unless --registry and " +
 			"--registry_address say otherwise. Global flags (and their MICRO_* variables) " +
 			"go before the command: micro --registry etcd list services.",
-		Flags:           globalFlags(),
+		Flags:           append(globalFlags(), helpFlag(), versionFlag()),
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
+		// urfave/cli's own help and version flags are package variables
+		// that each run writes to; the app has its own (see helpFlag), so
+		// that Main can run in several goroutines at once.
+		HideHelp:    true,
+		HideVersion: true,
+		Before:      versionAction,
+		// The help shows the version all the same.
+		CustomAppHelpTemplate: strings.Replace(ucli.AppHelpTemplate, "{{if not .HideVersion}}", "{{if true}}", 1),
 		// Main reports errors and picks the exit status; urfave/cli must
 		// not exit the process itself.
 		ExitErrHandler: func(*ucli.Context, error) {},
@@ -150,12 +164,35 @@ func globalFlags() []ucli.Flag {
 func setup(c *ucli.Command) {
 	c.OnUsageError = onUsageError
 	c.HideHelpCommand = true
+	c.HideHelp = true
+	c.Flags = append(c.Flags, helpFlag())
 	if len(c.Subcommands) > 0 {
 		c.Action = groupAction
 		for _, sub := range c.Subcommands {
 			setup(sub)
 		}
 	}
+}
+
+// helpFlag is --help (-h), one per command: urfave/cli shows the help
+// when a flag of that name is set, whatever flag it is.
+func helpFlag() ucli.Flag {
+	return &ucli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help", DisableDefaultText: true}
+}
+
+// versionFlag is --version (-v), which versionAction serves.
+func versionFlag() ucli.Flag {
+	return &ucli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print the version", DisableDefaultText: true}
+}
+
+// versionAction prints the version and stops, status 0, when --version
+// was given.
+func versionAction(c *ucli.Context) error {
+	if !c.Bool("version") {
+		return nil
+	}
+	ucli.ShowVersion(c)
+	return &exitError{code: ExitOK}
 }
 
 // rootAction runs when no command was named: it shows the help, or
@@ -237,7 +274,9 @@ func writeUsage(c *ucli.Context, w io.Writer) {
 // (`micro get service greeter --output json`), which urfave/cli does not
 // parse: it finds the command the arguments name and moves the flags that
 // command knows, given after its arguments, in front of them. Anything
-// after "--", and anything it does not recognise, stays where it is.
+// after "--", and anything it does not recognise, stays where it is. A
+// flag given last without its value ends the command line, its arguments
+// dropped, so that the error is the missing value.
 func reorder(app *ucli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
@@ -266,6 +305,17 @@ func reorder(app *ucli.App, args []string) []string {
 		}
 		flags, subs = next.Flags, next.Subcommands
 	}
+}
+
+// helpCommand turns `micro help [COMMAND...]` into `micro [COMMAND...]
+// --help`, as git and go take help.
+func helpCommand(app *ucli.App, args []string) []string {
+	i := skipFlags(args, 1, app.Flags)
+	if i >= len(args) || args[i] != "help" {
+		return args
+	}
+	out := append(append([]string(nil), args[:i]...), args[i+1:]...)
+	return append(out, "--help")
 }
 
 // skipFlags returns the index of the first argument from i that is not one
@@ -303,7 +353,13 @@ func moveFlags(args []string, from int, flags []ucli.Flag) []string {
 		}
 		out = append(out, a)
 		i++
-		if !inline && takesValue(f) && i < len(args) {
+		if !inline && takesValue(f) {
+			if i == len(args) {
+				// The flag lacks its value: moved in front of the
+				// arguments it would take the first of them. Leave it
+				// last, alone, so that urfave/cli says what is missing.
+				return out
+			}
 			out = append(out, args[i])
 			i++
 		}

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	ucli "github.com/urfave/cli/v2"
 )
@@ -27,41 +30,96 @@ func rangeArgs(c *ucli.Context, min int, names ...string) ([]string, error) {
 	case len(args) > len(names):
 		return nil, usage(c, "unexpected argument %q (flags go before the arguments or right after them)", args[len(names)])
 	}
+	for i, a := range args {
+		if strings.TrimSpace(a) == "" && names[i] != "JSON" {
+			return nil, usage(c, "%s is empty", names[i])
+		}
+	}
 	return args, nil
 }
 
 // checkJSON reports malformed JSON as bad input, with the parser's
-// message and where it stopped.
+// message and the offset (from 0) of the byte where it stopped.
 func checkJSON(text string) error {
 	dec := stdjson.NewDecoder(strings.NewReader(text))
 	var v stdjson.RawMessage
 	err := dec.Decode(&v)
 	if err == nil {
-		if _, err2 := dec.Token(); err2 != io.EOF {
-			return badInput("malformed JSON: more than one value (after offset %d)", dec.InputOffset())
+		end := int(dec.InputOffset())
+		rest := strings.TrimLeft(text[end:], " \t\r\n")
+		if rest != "" {
+			r, _ := utf8.DecodeRuneInString(rest)
+			return badInput("malformed JSON: invalid character %s after the value (at offset %d)",
+				strconv.QuoteRune(r), len(text)-len(rest))
+		}
+		// encoding/json takes invalid UTF-8 in strings; JSON text is
+		// UTF-8 (RFC 8259), and the receiving codec may refuse it.
+		if !utf8.ValidString(text) {
+			return badInput("malformed JSON: invalid UTF-8 (at offset %d)", invalidUTF8(text))
 		}
 		return nil
 	}
 	var se *stdjson.SyntaxError
 	switch {
 	case errors.As(err, &se):
-		return badInput("malformed JSON: %v (at offset %d)", se, se.Offset)
+		// Offset counts the bytes read, the bad one included.
+		return badInput("malformed JSON: %v (at offset %d)", se, max(se.Offset-1, 0))
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return badInput("malformed JSON: unexpected end of input")
 	}
 	return badInput("malformed JSON: %v", err)
 }
 
-// jsonBody returns the request body of a call: the argument when given,
-// "{}" when not.
-func jsonBody(args []string, i int) ([]byte, error) {
+// invalidUTF8 returns the offset of the first byte of s that is not valid
+// UTF-8.
+func invalidUTF8(s string) int {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				return i
+			}
+		}
+	}
+	return len(s)
+}
+
+// maxStdin bounds the JSON read from stdin.
+const maxStdin = 16 << 20
+
+// jsonArg returns the text of a JSON argument: the argument itself, or
+// for "-" what stdin holds, up to maxStdin bytes.
+func jsonArg(o *options, arg string) (string, error) {
+	if arg != "-" {
+		return arg, nil
+	}
+	r := o.stdin
+	if r == nil {
+		r = os.Stdin
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxStdin+1))
+	if err != nil {
+		return "", failure("reading the JSON from stdin: %v", err)
+	}
+	if len(b) > maxStdin {
+		return "", badInput("the JSON on stdin is larger than %d MiB", maxStdin>>20)
+	}
+	return string(b), nil
+}
+
+// jsonBody returns the request body of a call: the argument when given
+// ("-" reads stdin), "{}" when not.
+func jsonBody(o *options, args []string, i int) ([]byte, error) {
 	if len(args) <= i {
 		return []byte("{}"), nil
 	}
-	if err := checkJSON(args[i]); err != nil {
+	text, err := jsonArg(o, args[i])
+	if err != nil {
 		return nil, err
 	}
-	return bytes.TrimSpace([]byte(args[i])), nil
+	if err := checkJSON(text); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSpace([]byte(text)), nil
 }
 
 // metadataFlag is a repeatable key=value flag that, unlike a string slice

@@ -3,16 +3,22 @@ package cli
 import (
 	"context"
 	stdjson "encoding/json"
+	stderrors "errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/openmicro/go-micro/client"
 	"github.com/openmicro/go-micro/codec/json"
 	"github.com/openmicro/go-micro/metadata"
+	microregistry "github.com/openmicro/go-micro/registry/micro"
 )
+
+// probeTimeout bounds the look at the registry after a publish failed.
+const probeTimeout = 3 * time.Second
 
 // callFlags are the flags of call and stream.
 func callFlags() []ucli.Flag {
@@ -38,7 +44,7 @@ func callCommand(o *options) *ucli.Command {
 		Aliases: []string{"query"},
 		Usage:   "call an endpoint of a service with a JSON request and print the JSON response",
 		Description: "The request is sent with the JSON codec, so any service answers, whatever its handlers' types.\n" +
-			"   Without JSON the request is {}. For example\n\n" +
+			"   Without JSON the request is {}; with - it is read from stdin. For example\n\n" +
 			`   micro call greeter Say.Hello '{"name": "Ann"}'`,
 		ArgsUsage: "SERVICE ENDPOINT [JSON]",
 		Flags:     callFlags(),
@@ -47,7 +53,7 @@ func callCommand(o *options) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			body, err := jsonBody(args, 2)
+			body, err := jsonBody(o, args, 2)
 			if err != nil {
 				return err
 			}
@@ -106,9 +112,9 @@ func streamCommand(o *options) *ucli.Command {
 	return &ucli.Command{
 		Name:  "stream",
 		Usage: "open a stream to an endpoint, send the JSON request and print each message as it arrives",
-		Description: "The request is sent as the stream's first message (without JSON, {}), and the\n" +
-			"   sending side is then closed. Each message is printed as JSON on a line of its own\n" +
-			"   until the service ends the stream; Ctrl-C ends it sooner. For example\n\n" +
+		Description: "The request is sent as the stream's first message (without JSON, {}; with -, read\n" +
+			"   from stdin), and the sending side is then closed. Each message is printed as JSON on\n" +
+			"   a line of its own until the service ends the stream; Ctrl-C ends it sooner. For example\n\n" +
 			`   micro stream greeter Say.Stream '{"name": "Ann", "count": 3}'`,
 		ArgsUsage: "SERVICE ENDPOINT [JSON]",
 		Flags:     callFlags(),
@@ -117,7 +123,7 @@ func streamCommand(o *options) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			body, err := jsonBody(args, 2)
+			body, err := jsonBody(o, args, 2)
 			if err != nil {
 				return err
 			}
@@ -176,7 +182,8 @@ func publishCommand(o *options) *ucli.Command {
 		Name:  "publish",
 		Usage: "publish a JSON event on a topic of the broker",
 		Description: "The event reaches the topic's subscribers through the broker the global flags name\n" +
-			"   (the http broker, peer to peer through the registry, by default). For example\n\n" +
+			"   (the http broker, peer to peer through the registry, by default). JSON - reads the\n" +
+			"   event from stdin. For example\n\n" +
 			`   micro publish greeter.events '{"name": "Ann", "message": "hi"}'`,
 		ArgsUsage: "TOPIC JSON",
 		Flags: []ucli.Flag{&ucli.GenericFlag{
@@ -190,7 +197,7 @@ func publishCommand(o *options) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			body, err := jsonBody(args, 1)
+			body, err := jsonBody(o, args, 1)
 			if err != nil {
 				return err
 			}
@@ -223,9 +230,17 @@ func publish(e *env, topic string, body []byte) error {
 			return interrupted()
 		}
 		// Say so when the registry, which the broker finds the
-		// subscribers through, is what failed.
+		// subscribers through, is what failed: the error says it, or a
+		// look at the registry shows it (bounded, as the publish already
+		// took its time).
+		if stderrors.Is(err, microregistry.ErrUnreachable) {
+			return e.registryError(err)
+		}
 		if reg, rerr := e.registry(); rerr == nil {
-			if _, lerr := reg.ListServices(ctx); lerr != nil {
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			_, lerr := reg.ListServices(pctx)
+			cancel()
+			if lerr != nil {
 				return e.registryError(lerr)
 			}
 		}

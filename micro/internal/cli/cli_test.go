@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 
@@ -23,6 +26,7 @@ import (
 	"github.com/openmicro/go-micro/metadata"
 	"github.com/openmicro/go-micro/registry"
 	"github.com/openmicro/go-micro/registry/memory"
+	microregistry "github.com/openmicro/go-micro/registry/micro"
 	"github.com/openmicro/go-micro/server"
 	"github.com/openmicro/go-micro/testenv"
 	httptransport "github.com/openmicro/go-micro/transport/http"
@@ -64,6 +68,34 @@ func (s *Say) Stream(ctx context.Context, stream server.Stream) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// Broken sends two greetings and then fails.
+func (s *Say) Broken(ctx context.Context, stream server.Stream) error {
+	var req HelloRequest
+	if err := stream.Recv(&req); err != nil {
+		return err
+	}
+	for i := range 2 {
+		if err := stream.Send(&HelloResponse{Msg: fmt.Sprintf("Hello %s %d", req.Name, i+1)}); err != nil {
+			return err
+		}
+	}
+	return errors.InternalServerError("greeter", "the greeting machine broke")
+}
+
+// Endless sends one greeting and then holds the stream open until the
+// client goes away.
+func (s *Say) Endless(ctx context.Context, stream server.Stream) error {
+	var req HelloRequest
+	if err := stream.Recv(&req); err != nil {
+		return err
+	}
+	if err := stream.Send(&HelloResponse{Msg: "Hello " + req.Name}); err != nil {
+		return err
+	}
+	<-ctx.Done()
 	return nil
 }
 
@@ -151,8 +183,23 @@ func TestCommands(t *testing.T) {
 			stderr: []string{"call greeter Say.Hello: name is required (400 Bad Request from greeter)"}},
 		{name: "call unknown service", args: []string{"call", "nope", "Say.Hello", `{}`}, code: ExitFailure, stderr: []string{"service not found: nope"}},
 		{name: "call malformed", args: []string{"call", "greeter", "Say.Hello", `{"name": `}, code: ExitUsage, stderr: []string{"malformed JSON"}},
-		{name: "call two values", args: []string{"call", "greeter", "Say.Hello", `{} {}`}, code: ExitUsage, stderr: []string{"more than one value"}},
+		{name: "call two values", args: []string{"call", "greeter", "Say.Hello", `{} {}`}, code: ExitUsage,
+			stderr: []string{"malformed JSON: invalid character '{' after the value (at offset 3)"}},
+		{name: "call trailing garbage", args: []string{"call", "greeter", "Say.Hello", "{\"name\": \"Ann\"}\n garbage"}, code: ExitUsage,
+			stderr: []string{"malformed JSON: invalid character 'g' after the value (at offset 17)"}},
+		{name: "call syntax error", args: []string{"call", "greeter", "Say.Hello", `{"a":1,}`}, code: ExitUsage,
+			stderr: []string{"malformed JSON: invalid character '}' looking for beginning of object key string (at offset 7)"}},
 		{name: "call missing endpoint", args: []string{"call", "greeter"}, code: ExitUsage, stderr: []string{"missing ENDPOINT", "usage: micro call"}},
+		{name: "call invalid utf-8", args: []string{"call", "greeter", "Say.Hello", "{\"name\": \"\xff\"}"}, code: ExitUsage,
+			stderr: []string{"malformed JSON: invalid UTF-8 (at offset 10)"}},
+		{name: "call flag without its value", args: []string{"call", "greeter", "Say.Hello", "--output"}, code: ExitUsage,
+			stderr: []string{"flag needs an argument: -output", "usage: micro call"}},
+		{name: "call empty service", args: []string{"call", "", "Say.Hello"}, code: ExitUsage, stderr: []string{"SERVICE is empty", "usage: micro call"}},
+		{name: "call empty endpoint", args: []string{"call", "greeter", " "}, code: ExitUsage, stderr: []string{"ENDPOINT is empty"}},
+		{name: "get empty name", args: []string{"get", "service", ""}, code: ExitUsage, stderr: []string{"NAME is empty"}},
+		{name: "publish empty topic", args: []string{"publish", "", "{}"}, code: ExitUsage, stderr: []string{"TOPIC is empty"}},
+		{name: "server bad address", args: []string{"server", "--address", "nonsense"}, code: ExitUsage,
+			stderr: []string{`--address "nonsense": want host:port`, "usage: micro server"}},
 		{name: "call bad metadata", args: []string{"call", "--metadata", "novalue", "greeter", "Say.Hello"}, code: ExitUsage, stderr: []string{"want key=value"}},
 		{name: "stream", args: []string{"stream", "greeter", "Say.Stream", `{"name": "Di"}`},
 			stdout: []string{`{"msg":"Hello Di 1"}` + "\n" + `{"msg":"Hello Di 2"}` + "\n" + `{"msg":"Hello Di 3"}` + "\n"}},
@@ -166,9 +213,13 @@ func TestCommands(t *testing.T) {
 		{name: "bad output", args: []string{"list", "services", "-o", "yaml"}, code: ExitUsage, stderr: []string{`--output "yaml": want table or json`}},
 		{name: "bad global value", args: []string{"--transport", "nope", "list", "services"}, code: ExitUsage, stderr: []string{"--transport (MICRO_TRANSPORT)", "registered"}},
 		{name: "extra argument", args: []string{"health", "greeter", "more"}, code: ExitUsage, stderr: []string{`unexpected argument "more"`}},
-		{name: "help", args: []string{"--help"}, stdout: []string{"micro - run, observe and operate microservices", "list"}},
+		{name: "help", args: []string{"--help"}, stdout: []string{"micro - run, observe and operate microservices", "list", "VERSION:\n   " + Version}},
 		{name: "command help", args: []string{"call", "--help"}, stdout: []string{"--metadata", "--address", "SERVICE ENDPOINT [JSON]"}},
 		{name: "version", args: []string{"--version"}, stdout: []string{Version}},
+		{name: "help command", args: []string{"help"}, stdout: []string{"micro - run, observe and operate microservices"}},
+		{name: "help of a command", args: []string{"help", "call"}, stdout: []string{"micro call - call an endpoint", "--metadata"}},
+		{name: "help of a subcommand", args: []string{"help", "get", "service"}, stdout: []string{"micro get service - show a service"}},
+		{name: "help of nothing", args: []string{"help", "nope"}, code: ExitUsage, stderr: []string{`unknown command "nope"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,6 +284,16 @@ func TestJSONOutput(t *testing.T) {
 	decode(t, f.run(t, "call", "-o", "json", "greeter", "Say.Hello", `{"name":"Ed"}`), &rsp)
 	if rsp.Msg != "Hello Ed" {
 		t.Errorf("call: %+v", rsp)
+	}
+
+	// Text is printed as it is, not HTML-escaped.
+	if err := f.reg.Register(t.Context(), &registry.Service{Name: "html", Nodes: []*registry.Node{
+		{Id: "h-1", Address: "127.0.0.1:1", Metadata: map[string]string{"expr": "a<b && c>d"}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.run(t, "get", "service", "html", "-o", "json"); r.code != ExitOK || !strings.Contains(r.stdout, `"expr": "a<b && c>d"`) {
+		t.Errorf("get service html -o json:\n%v", r)
 	}
 
 	r := f.run(t, "stream", "--output", "json", "greeter", "Say.Stream", `{"name":"Fa"}`)
@@ -394,7 +455,9 @@ func TestReorder(t *testing.T) {
 		{"micro call greeter Say.Hello --unknown", "micro call greeter Say.Hello --unknown"},
 		{"micro query greeter X --help", "micro query --help greeter X"},
 		{"micro nope a -o json", "micro nope a -o json"},
-		{"micro call greeter X -o", "micro call -o greeter X"},
+		{"micro call greeter X -o", "micro call -o"},
+		{"micro get service greeter --output", "micro get service --output"},
+		{"micro call greeter X -o=", "micro call -o= greeter X"},
 		{"micro", "micro"},
 	}
 	for _, tt := range tests {
@@ -421,10 +484,11 @@ func FuzzCheckJSON(f *testing.F) {
 	for _, s := range []string{`{}`, `{"a":1}`, `[1,2]`, `{`, `{} {}`, `"x"`, ``, `nul`, "\x00"} {
 		f.Add(s)
 	}
+	f.Add("{\"a\": \"\xff\"}")
 	f.Fuzz(func(t *testing.T, s string) {
 		err := checkJSON(s)
-		if valid := stdjson.Valid([]byte(s)); valid != (err == nil) {
-			t.Fatalf("checkJSON(%q) = %v, but json.Valid says %v", s, err, valid)
+		if valid := stdjson.Valid([]byte(s)) && utf8.ValidString(s); valid != (err == nil) {
+			t.Fatalf("checkJSON(%q) = %v, but json.Valid and utf8.ValidString say %v", s, err, valid)
 		}
 		if _, err := parseService(s); err == nil {
 			var svc registry.Service
@@ -443,9 +507,6 @@ func FuzzReorder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line string) {
 		args := append([]string{"micro"}, strings.Fields(line)...)
 		got := reorder(app, args)
-		if len(got) != len(args) {
-			t.Fatalf("reorder(%q) = %q: arguments lost or added", args, got)
-		}
 		count := make(map[string]int)
 		for _, a := range args {
 			count[a]++
@@ -454,9 +515,22 @@ func FuzzReorder(f *testing.F) {
 			count[a]--
 		}
 		for a, n := range count {
-			if n != 0 {
-				t.Fatalf("reorder(%q) = %q: %q moved in or out", args, got, a)
+			if n < 0 {
+				t.Fatalf("reorder(%q) = %q: %q added", args, got, a)
 			}
+		}
+		if len(got) == len(args) {
+			for a, n := range count {
+				if n != 0 {
+					t.Fatalf("reorder(%q) = %q: %q moved in or out", args, got, a)
+				}
+			}
+			return
+		}
+		// Arguments are dropped only to leave a flag given last without
+		// its value at the end, for urfave/cli to say so.
+		if last := got[len(got)-1]; last != args[len(args)-1] || !strings.HasPrefix(last, "-") {
+			t.Fatalf("reorder(%q) = %q: arguments lost", args, got)
 		}
 	})
 }
@@ -490,11 +564,20 @@ func TestNew(t *testing.T) {
 		t.Errorf("go.mod from MICRO_NEW_REPLACE:\n%s", mod)
 	}
 
+	// A path with a space is quoted in the next steps, so that they can
+	// be pasted into a shell.
+	dir = filepath.Join(base, "my dir", "spaced")
+	if r := runMain(t, nil, "new", "--no-tidy", dir); r.code != ExitOK || !strings.Contains(r.stdout, "cd '"+dir+"' && make run") {
+		t.Errorf("micro new %q:\n%v", dir, r)
+	}
+
 	for _, tt := range []struct {
 		args   []string
 		code   int
 		stderr string
 	}{
+		{[]string{"new", "--no-tidy", filepath.Join(base, "topic")}, ExitOK, ""},
+		{[]string{"new", "--no-tidy", filepath.Join(base, "a.1")}, ExitUsage, "what follows the last '.' must start with a letter"},
 		{[]string{"new", "--no-tidy", "--replace", "nonsense", filepath.Join(base, "x")}, ExitUsage, "want module=directory"},
 		{[]string{"new", "--no-tidy", filepath.Join(base, "1x")}, ExitUsage, "invalid service name"},
 		{[]string{"new", "--no-tidy", dir}, ExitFailure, "not empty"},
@@ -548,7 +631,7 @@ func TestServer(t *testing.T) {
 	}
 	// Taking the same address again fails, saying why.
 	r = runMain(t, nil, "server", "--address", addr)
-	if r.code != ExitFailure || !strings.Contains(r.stderr, "is another micro server running there?") {
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "is another micro server, or another program, listening there?") {
 		t.Errorf("a second server on %s:\n%v", addr, r)
 	}
 	cancel()
@@ -557,5 +640,310 @@ func TestServer(t *testing.T) {
 	}
 	if !strings.HasSuffix(stdout.String(), "stopping\nstopped\n") {
 		t.Errorf("stdout:\n%s", stdout.String())
+	}
+}
+
+// hungListener accepts connections and never answers on them, until the
+// test ends.
+func hungListener(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// TestRegistryNotARegistry: when what listens at the registry's address
+// is not the registry service (another HTTP server, or a process that
+// accepts and never answers), the message says so instead of "nothing
+// answers there", and still names the address.
+func TestRegistryNotARegistry(t *testing.T) {
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "<html>\n<p>a web page</p>\n</html>\n")
+	}))
+	t.Cleanup(web.Close)
+	tests := []struct {
+		name string
+		addr string
+		want string
+	}{
+		{"another server", strings.TrimPrefix(web.URL, "http://"), "something else answers there, not the registry service"},
+		{"no answer", hungListener(t), "something accepts connections there but does not answer"},
+	}
+	for _, tt := range tests {
+		for _, args := range [][]string{{"list", "services"}, {"get", "service", "greeter"}, {"publish", "topic", "{}"}} {
+			t.Run(tt.name+"/"+args[0], func(t *testing.T) {
+				t.Parallel() // Main may run in several goroutines at once
+				reg := microregistry.NewRegistry(registry.Addrs(tt.addr), registry.Timeout(testenv.Patience/4))
+				t.Cleanup(func() { reg.(interface{ Close() error }).Close() })
+				r := runMain(t, []Option{Components(cmd.Components{Registry: reg})}, args...)
+				want := "micro: cannot reach the registry at " + tt.addr + ": " + tt.want
+				if r.code != ExitFailure || !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+					t.Fatalf("want exit 1 and the one line %q...\n%v", want, r)
+				}
+			})
+		}
+	}
+}
+
+// countingRegistry counts the ListServices calls made through it.
+type countingRegistry struct {
+	registry.Registry
+	mu    sync.Mutex
+	lists int
+}
+
+func (r *countingRegistry) ListServices(ctx context.Context, opts ...registry.ListOption) ([]*registry.Service, error) {
+	r.mu.Lock()
+	r.lists++
+	r.mu.Unlock()
+	return r.Registry.ListServices(ctx, opts...)
+}
+
+// TestPublishRegistryDown: when the publish fails because the registry
+// cannot be reached, that is said at once, without asking the registry
+// again (which would make the user wait twice).
+func TestPublishRegistryDown(t *testing.T) {
+	reg := &countingRegistry{Registry: microregistry.NewRegistry(registry.Addrs(closedAddr(t)))}
+	t.Cleanup(func() { reg.Registry.(interface{ Close() error }).Close() })
+	r := runMain(t, []Option{Components(cmd.Components{Registry: reg})}, "publish", "topic", "{}")
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "nothing answers there") {
+		t.Fatalf("want exit 1 and nothing answers there\n%v", r)
+	}
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	if reg.lists != 0 {
+		t.Errorf("the registry was asked again %d times after the publish said it is unreachable", reg.lists)
+	}
+}
+
+// TestTableText: tables stay aligned with wide and combining characters,
+// and text from the registry cannot write control characters (escape
+// sequences, tabs, newlines) to the terminal: they are shown escaped.
+func TestTableText(t *testing.T) {
+	reg := memory.New()
+	for _, s := range []*registry.Service{
+		{Name: "café", Version: "1", Nodes: []*registry.Node{{Id: "c-1", Address: "127.0.0.1:1"}}},
+		{Name: "日本語", Version: "版1", Nodes: []*registry.Node{
+			{Id: "ノード1", Address: "127.0.0.1:2", Metadata: map[string]string{"zone": "東京"}},
+			{Id: "n2", Address: "127.0.0.1:3", Metadata: map[string]string{"zone": "eu"}},
+		}},
+		{Name: "e\u0301t\u00e9", Version: "2", Nodes: []*registry.Node{{Id: "e-1", Address: "127.0.0.1:4"}}},
+		{Name: "evil\x1b[31m", Version: "v\nx", Metadata: map[string]string{"k": "\u202etxt"}, Nodes: []*registry.Node{
+			{Id: "i\td", Address: "127.0.0.1:5", Metadata: map[string]string{"k": "v\r\x07"}},
+		}},
+	} {
+		if err := reg.Register(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(args ...string) result {
+		t.Helper()
+		r := runMain(t, []Option{Components(cmd.Components{Registry: reg})}, args...)
+		if r.code != ExitOK {
+			t.Fatalf("%v", r)
+		}
+		for _, c := range []string{"\x1b", "\t", "\r", "\x07", "\u202e"} {
+			if strings.Contains(r.stdout, c) {
+				t.Errorf("stdout holds the control character %q\n%v", c, r)
+			}
+		}
+		return r
+	}
+
+	want := "" +
+		"NAME          VERSION\n" +
+		"café          1\n" +
+		`evil\x1b[31m  v\nx` + "\n" +
+		"e\u0301t\u00e9           2\n" +
+		"日本語        版1\n"
+	if r := run("list", "services"); r.stdout != want {
+		t.Errorf("list services:\n%s\nwant:\n%s", r.stdout, want)
+	}
+
+	want = "" +
+		"NODE     ADDRESS      METADATA\n" +
+		"n2       127.0.0.1:3  zone=eu\n" +
+		"ノード1  127.0.0.1:2  zone=東京\n"
+	if r := run("get", "service", "日本語"); !strings.Contains(r.stdout, want) {
+		t.Errorf("get service 日本語:\n%s\nwant the nodes:\n%s", r.stdout, want)
+	}
+
+	r := run("get", "service", "evil\x1b[31m")
+	for _, w := range []string{`service  evil\x1b[31m`, `version  v\nx`, `metadata k=\u202etxt`, `i\td  127.0.0.1:5  k=v\r\a`} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("get service lacks %q\n%v", w, r)
+		}
+	}
+}
+
+// TestShapes: the fields of a shape are aligned by their width on the
+// terminal, shown with control characters escaped, and a shape nested
+// deeper than maxShapeDepth is cut short rather than indented without end.
+func TestShapes(t *testing.T) {
+	deep := &registry.Value{Name: "leaf", Type: "string"}
+	for i := range 100 {
+		deep = &registry.Value{Name: fmt.Sprintf("f%d", i), Type: fmt.Sprintf("T%d", i), Values: []*registry.Value{deep}}
+	}
+	reg := memory.New()
+	if err := reg.Register(t.Context(), &registry.Service{
+		Name:  "shapes",
+		Nodes: []*registry.Node{{Id: "s-1", Address: "127.0.0.1:1"}},
+		Endpoints: []*registry.Endpoint{
+			{Name: "A.Wide", Request: &registry.Value{Name: "Req", Type: "x.Req", Values: []*registry.Value{
+				{Name: "名前", Type: "string"},
+				{Name: "id", Type: "int\x1b[0m"},
+			}}},
+			{Name: "B.Deep", Request: deep},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := runMain(t, []Option{Components(cmd.Components{Registry: reg})}, "get", "service", "shapes")
+	if r.code != ExitOK {
+		t.Fatalf("%v", r)
+	}
+	want := "" +
+		"  request  x.Req {\n" +
+		"      名前 string\n" +
+		`      id   int\x1b[0m` + "\n" +
+		"  }\n"
+	if !strings.Contains(r.stdout, want) {
+		t.Errorf("A.Wide's request:\n%s\nwant:\n%s", r.stdout, want)
+	}
+	if strings.Contains(r.stdout, "\x1b") {
+		t.Errorf("stdout holds an escape character\n%v", r)
+	}
+	if !strings.Contains(r.stdout, "T99 {") || strings.Contains(r.stdout, "leaf string") || !strings.Contains(r.stdout, "...") {
+		t.Errorf("B.Deep's request is not cut short:\n%s", r.stdout)
+	}
+	if n := strings.Count(r.stdout, "\n"); n > 2*maxShapeDepth+40 {
+		t.Errorf("B.Deep takes %d lines", n)
+	}
+}
+
+// TestErrorText: a message on stderr shows control characters escaped,
+// as the tables do.
+func TestErrorText(t *testing.T) {
+	r := runMain(t, []Option{Components(cmd.Components{Registry: memory.New()})}, "get", "service", "x\x1b[2Jy")
+	if r.code != ExitFailure || !strings.Contains(r.stderr, `service not found: x\x1b[2Jy`) || strings.Contains(r.stderr, "\x1b") {
+		t.Errorf("want exit 1 and the name escaped\n%v", r)
+	}
+}
+
+// TestStdin: the JSON argument "-" is read from stdin, so that a body
+// larger than a command line can hold (about 128 KiB on Linux) can be
+// sent; one larger than the limit is refused before anything is sent.
+func TestStdin(t *testing.T) {
+	f := newFixture(t)
+	big := strings.Repeat("a", 1<<20)
+	run := func(stdin io.Reader, args ...string) result {
+		t.Helper()
+		return runMain(t, []Option{Components(cmd.Components{Registry: f.reg, Broker: f.bus.NewBroker()}), Stdin(stdin)}, args...)
+	}
+	r := run(strings.NewReader(`{"name": "`+big+`"}`), "call", "greeter", "Say.Hello", "-", "-o", "json")
+	if r.code != ExitOK || r.stdout != `{"msg":"Hello `+big+`"}`+"\n" {
+		t.Errorf("call with a 1 MiB body on stdin: exit %d, %d bytes out, stderr %s", r.code, len(r.stdout), r.stderr)
+	}
+	r = run(strings.NewReader(`{"name": "Ann"}`), "stream", "greeter", "Say.Stream", "-")
+	if r.code != ExitOK || !strings.Contains(r.stdout, `{"msg":"Hello Ann 3"}`) {
+		t.Errorf("stream with the request on stdin:\n%v", r)
+	}
+	r = run(strings.NewReader(`{"name":"piped","nodes":[{"id":"p-1","address":"127.0.0.1:1"}]}`), "register", "service", "-")
+	if r.code != ExitOK || !strings.Contains(r.stdout, "registered piped") {
+		t.Errorf("register with the service on stdin:\n%v", r)
+	}
+	r = run(strings.NewReader(`{"name": `), "call", "greeter", "Say.Hello", "-")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "malformed JSON") {
+		t.Errorf("malformed JSON on stdin:\n%v", r)
+	}
+	huge := io.MultiReader(strings.NewReader(`{"name": "`), io.LimitReader(repeatReader('a'), maxStdin))
+	r = run(huge, "call", "greeter", "Say.Hello", "-")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "the JSON on stdin is larger than") {
+		t.Errorf("JSON on stdin over the limit:\n%v", r)
+	}
+}
+
+// repeatReader reads as an endless run of one byte.
+type repeatReader byte
+
+func (r repeatReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
+}
+
+// TestStreamEnds: a stream that fails midway prints what came and exits 1
+// with the service's error; one that never ends stops at Ctrl-C (its
+// context ending) with status 130, having printed what came.
+func TestStreamEnds(t *testing.T) {
+	f := newFixture(t)
+	r := f.run(t, "stream", "greeter", "Say.Broken", `{"name": "Ann"}`)
+	if r.code != ExitFailure || r.stdout != `{"msg":"Hello Ann 1"}`+"\n"+`{"msg":"Hello Ann 2"}`+"\n" ||
+		!strings.Contains(r.stderr, "stream greeter Say.Broken: the greeting machine broke (500 Internal Server Error from greeter)") {
+		t.Errorf("a stream failing midway:\n%v", r)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"micro", "stream", "greeter", "Say.Endless", `{"name": "Bo"}`}, &stdout, &stderr,
+			Components(cmd.Components{Registry: f.reg}))
+	}()
+	testenv.WaitFor(t, "the first message", func() bool { return stdout.String() != "" })
+	cancel()
+	if code := testenv.Recv(t, "micro stream to stop", done); code != ExitInterrupted || stdout.String() != `{"msg":"Hello Bo"}`+"\n" {
+		t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitInterrupted, stdout.String(), stderr.String())
+	}
+}
+
+// TestMainConcurrent: Main may be called from several goroutines at once,
+// as its doc says (the race detector checks it), help and version flags
+// included.
+func TestMainConcurrent(t *testing.T) {
+	reg := memory.New()
+	var wg sync.WaitGroup
+	codes := make(chan int, 4*8)
+	for range 8 {
+		for _, args := range [][]string{{"list", "services"}, {"call", "--help"}, {"--version"}, {"get", "service", "-h"}} {
+			wg.Go(func() {
+				var stdout, stderr bytes.Buffer
+				codes <- Main(t.Context(), append([]string{"micro"}, args...), &stdout, &stderr, Components(cmd.Components{Registry: reg}))
+			})
+		}
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != ExitOK {
+			t.Errorf("exit %d", code)
+		}
 	}
 }

@@ -5,7 +5,7 @@
 // `micro new`, which scaffolds a service.
 //
 // [Main] runs one command line and returns its exit status; package main
-// only blank-imports the registry plugins and calls it. The global flags
+// only blank-imports the plugins and calls it. The global flags
 // are go-micro's (package cmd: --registry, --registry_address, --broker,
 // --client_request_timeout, ... and their MICRO_* variables), given
 // before the command; the registry defaults to "micro", the registry
@@ -13,7 +13,9 @@
 // may come before or after its arguments.
 //
 // Results go to stdout: aligned tables for people, or JSON with
-// --output json for scripts (call and stream always print JSON).
+// --output json for scripts (call and stream always print JSON). Text
+// from the registry or a service is shown with its control characters
+// escaped. A JSON argument "-" is read from stdin (see [Stdin]).
 // Everything else goes to stderr, and the exit status says how it went:
 // [ExitOK]; [ExitFailure] for a service not found, a failed call, an
 // unhealthy node or a registry that cannot be reached (one line naming

@@ -13,6 +13,7 @@ import (
 	"github.com/openmicro/go-micro/client"
 	"github.com/openmicro/go-micro/cmd"
 	"github.com/openmicro/go-micro/codec/json"
+	"github.com/openmicro/go-micro/errors"
 	"github.com/openmicro/go-micro/registry"
 	microregistry "github.com/openmicro/go-micro/registry/micro"
 )
@@ -151,12 +152,65 @@ func (e *env) registryError(err error) error {
 	if addr != microregistry.DefaultAddress {
 		start = "start it with `micro server --address " + addr + "`"
 	}
-	what := "nothing answers there"
-	if !stderrors.Is(err, microregistry.ErrUnreachable) {
+	var what string
+	switch reason, refused := unreachable(err); {
+	case refused:
+		what = "nothing answers there"
+	case timedOut(reason) || (reason == "" && stderrors.Is(err, context.DeadlineExceeded)):
+		what = "something accepts connections there but does not answer"
+		start = "is the server there stuck, or another program using that port? Run `micro server --address` on a free port"
+	case reason != "":
+		what = "something else answers there, not the registry service (" + reason + ")"
+		start = "is another program using that port? Run `micro server --address` on a free port"
+	default:
 		what = describe(err)
 	}
 	return failure("cannot reach the registry at %s: %s; %s, or point --%s (%s) at a running one",
 		addr, what, start, cmd.FlagRegistryAddress, cmd.EnvVar(cmd.FlagRegistryAddress))
+}
+
+// unreachable tells, for an error matching microregistry.ErrUnreachable,
+// why the registry could not be reached: refused when nothing listens
+// there, and otherwise the reason the client gave, on one line. It
+// returns "", false for any other error.
+func unreachable(err error) (reason string, refused bool) {
+	if !stderrors.Is(err, microregistry.ErrUnreachable) {
+		return "", false
+	}
+	var me *errors.Error
+	if !stderrors.As(err, &me) || me.Detail == "" {
+		return "", true
+	}
+	detail := me.Detail
+	if strings.Contains(detail, "connection refused") {
+		return "", true
+	}
+	// The client's detail is a chain "call to ...: dialling ADDR:
+	// transport/http: dial ADDR: why"; keep why, and only its first line
+	// (an HTTP server's answer may follow).
+	if i := strings.LastIndex(detail, "dial "); i >= 0 {
+		if j := strings.Index(detail[i:], ": "); j >= 0 {
+			detail = detail[i+j+2:]
+		}
+	}
+	detail, _, _ = strings.Cut(detail, "\n")
+	detail = strings.TrimSpace(detail)
+	if r := []rune(detail); len(r) > maxReason {
+		detail = string(r[:maxReason]) + "..."
+	}
+	if detail == "" {
+		return "", true
+	}
+	return detail, false
+}
+
+// maxReason bounds how much of the client's account of a failure a
+// message quotes.
+const maxReason = 120
+
+// timedOut reports whether a reason says the peer did not answer in time.
+func timedOut(reason string) bool {
+	return reason != "" && (strings.Contains(reason, "timeout") || strings.Contains(reason, "deadline exceeded"))
 }
 
 // getService looks a service up, turning not found and registry failures

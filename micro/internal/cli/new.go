@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -115,6 +117,18 @@ func newService(e *env, dir string) error {
 		fmt.Fprintln(e.stdout, "ran go mod tidy")
 	}
 	typ := scaffold.TypeName(name)
-	fmt.Fprintf(e.stdout, "\nnext, with `micro server` running:\n  cd %s && make run\n  micro call %s %s.Call '{\"name\": \"Ann\"}'\n", dir, name, typ)
+	fmt.Fprintf(e.stdout, "\nnext, with `micro server` running:\n  cd %s && make run\n  micro call %s %s.Call '{\"name\": \"Ann\"}'\n", shellQuote(dir), name, typ)
 	return nil
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but
+// letters, digits and -_./+:@ (a path with a space, say).
+func shellQuote(s string) string {
+	safe := s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-_./+:@", r)))
+	}) < 0
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

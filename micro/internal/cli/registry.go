@@ -115,10 +115,10 @@ func getService(e *env, name string) error {
 
 // writeService writes one version of a service for people.
 func writeService(w io.Writer, s *registry.Service) {
-	fmt.Fprintf(w, "service  %s\n", s.Name)
-	fmt.Fprintf(w, "version  %s\n", cmp.Or(s.Version, "-"))
+	fmt.Fprintf(w, "service  %s\n", printable(s.Name))
+	fmt.Fprintf(w, "version  %s\n", printable(cmp.Or(s.Version, "-")))
 	if len(s.Metadata) > 0 {
-		fmt.Fprintf(w, "metadata %s\n", pairs(s.Metadata))
+		fmt.Fprintf(w, "metadata %s\n", printable(pairs(s.Metadata)))
 	}
 	fmt.Fprintln(w)
 	t := newTable(w, "NODE", "ADDRESS", "METADATA")
@@ -133,9 +133,9 @@ func writeService(w io.Writer, s *registry.Service) {
 			continue
 		}
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "endpoint %s", ep.Name)
+		fmt.Fprintf(w, "endpoint %s", printable(ep.Name))
 		if len(ep.Metadata) > 0 {
-			fmt.Fprintf(w, "  (%s)", pairs(ep.Metadata))
+			fmt.Fprintf(w, "  (%s)", printable(pairs(ep.Metadata)))
 		}
 		fmt.Fprintln(w)
 		if ep.Request == nil && ep.Response == nil {
@@ -158,7 +158,8 @@ func registerCommand(o *options) *ucli.Command {
 			Usage: "register the nodes of a service given as JSON (the registry's Service: name, version, metadata, endpoints, nodes)",
 			Description: "The JSON is a registry Service, for example\n\n" +
 				`   micro register service '{"name":"legacy","version":"1.0.0","nodes":[{"id":"legacy-1","address":"127.0.0.1:9090"}]}'` + "\n\n" +
-				"   Without --ttl the nodes stay until `micro deregister service` removes them.",
+				"   JSON - reads it from stdin. Without --ttl the nodes stay until `micro deregister service`\n" +
+				"   removes them.",
 			ArgsUsage: "JSON",
 			Flags: []ucli.Flag{&ucli.StringFlag{
 				Name:  "ttl",
@@ -177,9 +178,13 @@ func registerCommand(o *options) *ucli.Command {
 					}
 					opts = append(opts, registry.RegisterTTL(d))
 				}
+				text, err := jsonArg(o, args[0])
+				if err != nil {
+					return err
+				}
 				e := newEnv(c, o, slog.LevelError)
 				defer e.close()
-				return changeService(e, args[0], "registered", func(reg registry.Registry, s *registry.Service) error {
+				return changeService(e, text, "registered", func(reg registry.Registry, s *registry.Service) error {
 					return reg.Register(e.ctx(), s, opts...)
 				})
 			},
@@ -203,9 +208,13 @@ func deregisterCommand(o *options) *ucli.Command {
 				if err != nil {
 					return err
 				}
+				text, err := jsonArg(o, args[0])
+				if err != nil {
+					return err
+				}
 				e := newEnv(c, o, slog.LevelError)
 				defer e.close()
-				return changeService(e, args[0], "deregistered", func(reg registry.Registry, s *registry.Service) error {
+				return changeService(e, text, "deregistered", func(reg registry.Registry, s *registry.Service) error {
 					return reg.Deregister(e.ctx(), s)
 				})
 			},
@@ -233,7 +242,7 @@ func changeService(e *env, text, done string, change func(registry.Registry, *re
 	if len(s.Nodes) == 1 {
 		nodes = "node"
 	}
-	_, err = fmt.Fprintf(e.stdout, "%s %s %s (%d %s)\n", done, s.Name, cmp.Or(s.Version, "-"), len(s.Nodes), nodes)
+	_, err = fmt.Fprintf(e.stdout, "%s %s %s (%d %s)\n", done, printable(s.Name), printable(cmp.Or(s.Version, "-")), len(s.Nodes), nodes)
 	return err
 }
 

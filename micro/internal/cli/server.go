@@ -5,6 +5,7 @@ import (
 	stderrors "errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"syscall"
 
@@ -44,6 +45,9 @@ func serverCommand(o *options) *ucli.Command {
 			if c.Args().Present() {
 				return usage(c, "unexpected argument %q", c.Args().First())
 			}
+			if _, _, err := net.SplitHostPort(c.String("address")); err != nil {
+				return usage(c, "--address %q: want host:port, such as 127.0.0.1:8000 (%v)", c.String("address"), err)
+			}
 			e := newEnv(c, o, slog.LevelInfo)
 			defer e.close()
 			return runServer(e, c.String("address"))
@@ -79,7 +83,7 @@ func runServer(e *env, addr string) error {
 			return interrupted()
 		}
 		if stderrors.Is(err, syscall.EADDRINUSE) {
-			return failure("%v; is another micro server running there? Stop it, or choose another address with --address", err)
+			return failure("%v; is another micro server, or another program, listening there? Stop it, or choose another address with --address", err)
 		}
 		return failure("%v", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"text/template"
 	"unicode"
+	"unicode/utf8"
 )
 
 var (
@@ -113,6 +114,9 @@ func Generate(o Options) ([]string, error) {
 	if !validName.MatchString(o.Name) {
 		return nil, fmt.Errorf("%w: %q: use letters, digits, '.', '-' and '_', starting with a letter", ErrInvalidName, o.Name)
 	}
+	if TypeName(o.Name) == "" {
+		return nil, fmt.Errorf("%w: %q: what follows the last '.' must start with a letter", ErrInvalidName, o.Name)
+	}
 	if o.Module == "" {
 		o.Module = o.Name
 	}
@@ -203,10 +207,27 @@ func render(name, text string, d data) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// handlerNames are the other names the handler package declares at its
+// top level (see template/handler); a type name that would be one of them
+// gets the suffix "Handler".
+var handlerNames = []string{"Topic", "MaxCount", "Subscriber"}
+
 // TypeName is the handler's type name for a service name: the last
 // dot-separated element, in CamelCase ("demo" gives "Demo",
-// "go.micro.srv.user-store" gives "UserStore").
+// "go.micro.srv.user-store" gives "UserStore"), with "Handler" added when
+// that is a name the handler package declares already ("topic" gives
+// "TopicHandler"). It is "" when the element has no letter to start with.
 func TypeName(name string) string {
+	typ := camel(name)
+	if slices.Contains(handlerNames, typ) {
+		typ += "Handler"
+	}
+	return typ
+}
+
+// camel is the last dot-separated element of name in CamelCase, or "" when
+// that does not start with a letter.
+func camel(name string) string {
 	if i := strings.LastIndex(name, "."); i >= 0 && i < len(name)-1 {
 		name = name[i+1:]
 	}
@@ -223,7 +244,11 @@ func TypeName(name string) string {
 		}
 		b.WriteRune(r)
 	}
-	return b.String()
+	typ := b.String()
+	if r, _ := utf8.DecodeRuneInString(typ); !unicode.IsLetter(r) {
+		return ""
+	}
+	return typ
 }
 
 // goVersion is the language version of the generated go.mod: the major
@@ -257,13 +282,24 @@ func Tidy(ctx context.Context, dir string) error {
 }
 
 // firstProblem returns the first line of the go command's output that is
-// not progress.
+// not progress, with the indented lines that continue it.
 func firstProblem(out []byte) string {
+	var problem []string
 	for line := range strings.SplitSeq(string(out), "\n") {
+		if problem != nil {
+			if !strings.HasPrefix(line, "\t") && !strings.HasPrefix(line, " ") {
+				break
+			}
+			problem = append(problem, strings.TrimSpace(line))
+			continue
+		}
 		line = strings.TrimSpace(line)
 		if line != "" && !strings.HasPrefix(line, "go: downloading ") && !strings.HasPrefix(line, "go: finding ") {
-			return line
+			problem = []string{line}
 		}
 	}
-	return "no output"
+	if problem == nil {
+		return "no output"
+	}
+	return strings.Join(problem, " ")
 }

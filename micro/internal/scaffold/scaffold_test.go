@@ -3,6 +3,9 @@ package scaffold
 import (
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"slices"
@@ -85,6 +88,9 @@ func TestGenerateInvalid(t *testing.T) {
 		{"quote", Options{Dir: filepath.Join(base, "x"), Name: `a"b`}},
 		{"module with space", Options{Dir: filepath.Join(base, "y"), Module: "a b"}},
 		{"absolute module", Options{Dir: filepath.Join(base, "z"), Module: "/abs"}},
+		{"digit after the last dot", Options{Dir: filepath.Join(base, "a.1")}},
+		{"nothing after the last dot but a dash", Options{Dir: filepath.Join(base, "x.-")}},
+		{"underscore and digit after the last dot", Options{Dir: filepath.Join(base, "x._1")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,11 +143,81 @@ func TestTypeName(t *testing.T) {
 		"go.micro.srv.user_store": "UserStore",
 		"a.":                      "A",
 		"Greeter":                 "Greeter",
+		"topic":                   "TopicHandler",
+		"a.1":                     "",
+		"x.-":                     "",
 	} {
 		if got := TypeName(in); got != want {
 			t.Errorf("TypeName(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestGenerateNames: whatever the name, the handler's type does not clash
+// with the other names the handler package declares, so the generated
+// code compiles; the package is parsed and its top-level names checked.
+func TestGenerateNames(t *testing.T) {
+	names := []string{"topic", "max-count", "Max_Count", "subscriber", "go.micro.srv.topic", "demo", "topic-handler"}
+	// And every name the handler package declares besides the type.
+	demo := filepath.Join(t.TempDir(), "demo")
+	if _, err := Generate(Options{Dir: demo}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range topNames(t, filepath.Join(demo, "handler", "handler.go")) {
+		if token.IsExported(n) && n != "Demo" {
+			names = append(names, n)
+		}
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), name)
+			if _, err := Generate(Options{Dir: dir}); err != nil {
+				t.Fatal(err)
+			}
+			seen := make(map[string]bool)
+			for _, n := range topNames(t, filepath.Join(dir, "handler", "handler.go")) {
+				if seen[n] {
+					t.Errorf("handler/handler.go declares %s twice", n)
+				}
+				seen[n] = true
+			}
+			typ := TypeName(name)
+			if !seen[typ] || !token.IsExported(typ) {
+				t.Errorf("TypeName(%q) = %q: not the handler's exported type (declared: %v)", name, typ, seen)
+			}
+		})
+	}
+}
+
+// topNames returns the names a Go file declares at its top level, methods
+// left out, in order and repeated as often as declared.
+func topNames(t *testing.T, path string) []string {
+	t.Helper()
+	file, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range file.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			if d.Recv == nil {
+				names = append(names, d.Name.Name)
+			}
+		case *ast.GenDecl:
+			for _, sp := range d.Specs {
+				switch sp := sp.(type) {
+				case *ast.TypeSpec:
+					names = append(names, sp.Name.Name)
+				case *ast.ValueSpec:
+					for _, n := range sp.Names {
+						names = append(names, n.Name)
+					}
+				}
+			}
+		}
+	}
+	return names
 }
 
 func ExampleGenerate() {
@@ -166,4 +242,18 @@ func ExampleGenerate() {
 	// handler/handler_test.go
 	// main.go
 	// proto/types.go
+}
+
+func TestFirstProblem(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", "no output"},
+		{"go: downloading x v1\ngo: finding module for package y\ngo: broken\n", "go: broken"},
+		{"go: finding module for package github.com/openmicro/go-micro\ngo: demo imports\n\tgithub.com/openmicro/go-micro: cannot find module providing package github.com/openmicro/go-micro\ngo: other\n",
+			"go: demo imports github.com/openmicro/go-micro: cannot find module providing package github.com/openmicro/go-micro"},
+	}
+	for _, tt := range tests {
+		if got := firstProblem([]byte(tt.in)); got != tt.want {
+			t.Errorf("firstProblem(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
 }

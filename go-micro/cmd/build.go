@@ -179,7 +179,7 @@ func Build(c *cli.Context, have Components) (Components, error) {
 			log.Warn("cmd: --" + FlagEnableTLS + " does not apply to the transport given in code; configure its TLS there")
 		}
 	} else {
-		var opts []transport.Option
+		opts := []transport.Option{transport.Logger(log)}
 		if len(v.transportAddrs) > 0 {
 			opts = append(opts, transport.Addrs(v.transportAddrs...))
 		}

@@ -78,6 +78,9 @@ func TestFlagsFromArgsAndEnv(t *testing.T) {
 			if got := r.comps.Transport.String(); got != "fake" {
 				t.Errorf("transport %q, want fake", got)
 			}
+			if got := r.comps.Transport.(*fakeTransport).opts.Logger; got == nil || got != r.comps.Logger {
+				t.Errorf("transport logger %v, want Build's %v", got, r.comps.Logger)
+			}
 		}},
 		{"transport_address", []setting{one("transport", "fake"), one("transport_address", "a:1,b:2")}, func(t *testing.T, r result) {
 			if got := r.comps.Transport.(*fakeTransport).opts.Addrs; !slices.Equal(got, []string{"a:1", "b:2"}) {

@@ -19,6 +19,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -121,6 +122,10 @@ type Options struct {
 	// MaxMessageSize is the largest message body and header, together, in
 	// bytes, that Send writes and Recv accepts; default 4 MiB.
 	MaxMessageSize int
+	// Logger receives what an implementation logs (connections lost and
+	// regained, say); slog.Default() when nil. cmd.Build passes the
+	// service's logger.
+	Logger *slog.Logger
 
 	// Values holds the settings of one implementation, set by that
 	// implementation's own typed options (httpbroker.RegisterTTL, say) under
@@ -167,6 +172,9 @@ func Timeout(d time.Duration) Option { return func(o *Options) { o.Timeout = d }
 
 // MaxMessageSize limits a message's size in bytes. Default: 4 MiB.
 func MaxMessageSize(n int) Option { return func(o *Options) { o.MaxMessageSize = n } }
+
+// Logger sets where the transport logs. Default: slog.Default().
+func Logger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
 
 // DialOption configures one Dial call.
 type DialOption func(*DialOptions)

@@ -99,6 +99,7 @@ func MaxStreams(n int) transport.Option {
 
 // Logger sets where the transport logs connection events (lost,
 // reconnected) and errors reported by the nats.go client. Default:
+// transport.Options.Logger (cmd.Build passes the service's logger), else
 // slog.Default().
 func Logger(l *slog.Logger) transport.Option {
 	return func(o *transport.Options) { o.SetValue(loggerKey{}, l) }
@@ -168,6 +169,9 @@ func newSettings(opts ...transport.Option) (settings, error) {
 	}
 	if v, ok := o.Value(maxStreamsKey{}).(int); ok && v > 0 {
 		s.streams = v
+	}
+	if o.Logger != nil {
+		s.log = o.Logger
 	}
 	if v, ok := o.Value(loggerKey{}).(*slog.Logger); ok && v != nil {
 		s.log = v

@@ -3,7 +3,6 @@ package rabbitmq
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -84,7 +83,7 @@ func newClientChan(t *rmqTransport, conn *brokerConn, queue string) (*clientChan
 	if err != nil {
 		return fail("consume reply queue "+queue, err)
 	}
-	c.ctl = startCtl(&t.wg, ch)
+	c.ctl = startCtl(&t.wg, ch, t.set.log)
 	t.wg.Go(c.loop)
 	return c, nil
 }
@@ -155,7 +154,7 @@ func (c *clientChan) die(err *amqp.Error) {
 	// Forget c first: whoever sees a stream fail and dials again gets a
 	// new channel.
 	c.t.forgetClient(c)
-	slog.Warn("transport/rabbitmq: lost the channel of dialled streams; the next Dial reconnects",
+	c.t.set.log.Warn("transport/rabbitmq: lost the channel of dialled streams; the next Dial reconnects",
 		"streams", len(streams), "error", c.err)
 	for _, s := range streams {
 		s.fail(c.err)
@@ -182,7 +181,7 @@ func (c *clientChan) handle(d *amqp.Delivery) {
 	f, err := decodeFrame(d)
 	if f.typ == typeProbe {
 		if err != nil {
-			slog.Debug("transport/rabbitmq: bad probe", "from", f.replyTo, "error", err)
+			c.t.set.log.Debug("transport/rabbitmq: bad probe", "from", f.replyTo, "error", err)
 			return
 		}
 		for _, id := range f.ids {
@@ -194,7 +193,7 @@ func (c *clientChan) handle(d *amqp.Delivery) {
 	}
 	s := c.lookup(f.id, f.replyTo)
 	if err != nil {
-		slog.Debug("transport/rabbitmq: bad frame", "from", f.replyTo, "stream", f.id, "error", err)
+		c.t.set.log.Debug("transport/rabbitmq: bad frame", "from", f.replyTo, "stream", f.id, "error", err)
 		if s != nil {
 			s.fail(errBadFrame)
 			c.ctl.reset(s.remote, s.id, c.queue, codeMalformed)

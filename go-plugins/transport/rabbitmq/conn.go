@@ -17,6 +17,7 @@ type brokerConn struct {
 
 	mu   sync.Mutex
 	open chan struct{} // closed while publishing is allowed
+	log  *slog.Logger
 }
 
 func closedChan() chan struct{} {
@@ -27,8 +28,8 @@ func closedChan() chan struct{} {
 
 // newBrokerConn wraps c and follows its blocked notifications until it
 // closes, in a goroutine counted by wg.
-func newBrokerConn(c *amqp.Connection, wg *sync.WaitGroup) *brokerConn {
-	b := &brokerConn{Connection: c, open: closedChan()}
+func newBrokerConn(c *amqp.Connection, wg *sync.WaitGroup, log *slog.Logger) *brokerConn {
+	b := &brokerConn{Connection: c, open: closedChan(), log: log}
 	if c == nil {
 		return b
 	}
@@ -49,12 +50,12 @@ func (b *brokerConn) setBlocked(blocked bool, reason string) {
 	case <-b.open:
 		if blocked {
 			b.open = make(chan struct{})
-			slog.Warn("transport/rabbitmq: RabbitMQ blocks publishing on this connection; Send waits", "reason", reason)
+			b.log.Warn("transport/rabbitmq: RabbitMQ blocks publishing on this connection; Send waits", "reason", reason)
 		}
 	default:
 		if !blocked {
 			close(b.open)
-			slog.Info("transport/rabbitmq: RabbitMQ lets this connection publish again")
+			b.log.Info("transport/rabbitmq: RabbitMQ lets this connection publish again")
 		}
 	}
 }

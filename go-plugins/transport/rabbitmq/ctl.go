@@ -26,10 +26,12 @@ type ctlPublisher struct {
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
+	log  *slog.Logger
 }
 
-func startCtl(wg *sync.WaitGroup, ch *amqp.Channel) *ctlPublisher {
+func startCtl(wg *sync.WaitGroup, ch *amqp.Channel, log *slog.Logger) *ctlPublisher {
 	p := &ctlPublisher{
+		log:  log,
 		ch:   ch,
 		q:    make(chan ctlFrame, ctlQueue),
 		stop: make(chan struct{}),
@@ -55,7 +57,7 @@ func (p *ctlPublisher) run() {
 			// back and fails the streams to that queue.
 			mandatory := f.p.Type == typeProbe
 			if err := p.ch.Publish("", f.key, mandatory, false, f.p); err != nil {
-				slog.Debug("transport/rabbitmq: control frame not published", "type", f.p.Type, "queue", f.key, "error", err)
+				p.log.Debug("transport/rabbitmq: control frame not published", "type", f.p.Type, "queue", f.key, "error", err)
 			}
 		}
 	}
@@ -66,7 +68,7 @@ func (p *ctlPublisher) send(key string, pub amqp.Publishing) {
 	select {
 	case p.q <- ctlFrame{key: key, p: pub}:
 	default:
-		slog.Debug("transport/rabbitmq: control frame dropped: queue full", "type", pub.Type, "queue", key)
+		p.log.Debug("transport/rabbitmq: control frame dropped: queue full", "type", pub.Type, "queue", key)
 	}
 }
 

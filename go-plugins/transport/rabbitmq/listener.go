@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -90,7 +89,7 @@ func (l *listener) openChan(conn *brokerConn) (*lchan, error) {
 		}
 		return nil, fmt.Errorf("transport/rabbitmq: declare queue %s: %w", l.name, err)
 	}
-	lc.ctl = startCtl(&l.t.wg, ch)
+	lc.ctl = startCtl(&l.t.wg, ch, l.t.set.log)
 	return lc, nil
 }
 
@@ -183,7 +182,7 @@ func (l *listener) serve(lc *lchan) error {
 
 // lost fails the streams accepted on lc, whose channel is gone.
 func (l *listener) lost(lc *lchan, err error) {
-	slog.Warn("transport/rabbitmq: listener lost its channel; reconnecting", "queue", l.name, "error", err)
+	l.t.set.log.Warn("transport/rabbitmq: listener lost its channel; reconnecting", "queue", l.name, "error", err)
 	var amqpErr *amqp.Error
 	if e, ok := errors.AsType[*amqp.Error](err); ok {
 		amqpErr = e
@@ -214,13 +213,13 @@ func (l *listener) reconnect() *lchan {
 			}
 			l.lc = lc
 			l.mu.Unlock()
-			slog.Info("transport/rabbitmq: listener reconnected", "queue", l.name)
+			l.t.set.log.Info("transport/rabbitmq: listener reconnected", "queue", l.name)
 			return lc
 		}
 		if l.life.Err() != nil {
 			return nil
 		}
-		slog.Debug("transport/rabbitmq: listener reconnect failed", "queue", l.name, "error", err, "retry_in", backoff)
+		l.t.set.log.Debug("transport/rabbitmq: listener reconnect failed", "queue", l.name, "error", err, "retry_in", backoff)
 		tm := time.NewTimer(backoff)
 		select {
 		case <-tm.C:
@@ -250,12 +249,12 @@ func (l *listener) handle(lc *lchan, d *amqp.Delivery) {
 		// Every frame of a stream comes from a dialler's reply queue. Drop
 		// the rest unanswered: an answer would go wherever the sender
 		// named, a probe's to thousands of stream ids.
-		slog.Debug("transport/rabbitmq: frame not from a reply queue dropped", "queue", l.name, "type", f.typ, "from", f.replyTo)
+		l.t.set.log.Debug("transport/rabbitmq: frame not from a reply queue dropped", "queue", l.name, "type", f.typ, "from", f.replyTo)
 		return
 	}
 	if f.typ == typeProbe {
 		if err != nil {
-			slog.Debug("transport/rabbitmq: bad probe", "queue", l.name, "from", f.replyTo, "error", err)
+			l.t.set.log.Debug("transport/rabbitmq: bad probe", "queue", l.name, "from", f.replyTo, "error", err)
 			return
 		}
 		for _, id := range f.ids {
@@ -267,7 +266,7 @@ func (l *listener) handle(lc *lchan, d *amqp.Delivery) {
 	}
 	k := streamKey{f.replyTo, f.id}
 	if err != nil {
-		slog.Debug("transport/rabbitmq: bad frame", "queue", l.name, "from", f.replyTo, "stream", f.id, "error", err)
+		l.t.set.log.Debug("transport/rabbitmq: bad frame", "queue", l.name, "from", f.replyTo, "stream", f.id, "error", err)
 		if s := l.lookup(k); s != nil {
 			s.fail(errBadFrame)
 			lc.ctl.reset(s.remote, s.id, l.name, codeMalformed)
@@ -301,7 +300,7 @@ func (l *listener) accept(lc *lchan, f *frame) {
 		full := !l.closed && !l.shutdown
 		l.mu.Unlock()
 		if full {
-			slog.Debug("transport/rabbitmq: stream refused: too many open", "queue", l.name, "limit", l.t.set.maxStreams)
+			l.t.set.log.Debug("transport/rabbitmq: stream refused: too many open", "queue", l.name, "limit", l.t.set.maxStreams)
 		}
 		lc.ctl.reset(f.replyTo, f.id, l.name, codeRefused)
 		return

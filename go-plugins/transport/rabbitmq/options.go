@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -89,6 +90,7 @@ type settings struct {
 	maxStreams    int
 	dial          dialFunc
 	opts          transport.Options
+	log           *slog.Logger // opts.Logger, else slog.Default()
 }
 
 func newSettings(id string, opts ...transport.Option) (settings, error) {
@@ -102,11 +104,15 @@ func newSettings(id string, opts ...transport.Option) (settings, error) {
 	// Credit arithmetic is 32 bits; RabbitMQ itself stops far below.
 	o.MaxMessageSize = min(o.MaxMessageSize, maxCredit-frameOverhead)
 	s := settings{
+		log:           o.Logger,
 		name:          "micro-transport-" + id,
 		probeInterval: DefaultProbeInterval,
 		heartbeat:     DefaultHeartbeat,
 		maxStreams:    DefaultMaxStreams,
 		opts:          o,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
 	}
 	if v, ok := o.Value(connectionNameKey{}).(string); ok && v != "" {
 		s.name = v

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"sync"
 	"testing"
 
@@ -225,7 +226,7 @@ func TestNilMessage(t *testing.T) {
 // TestBlockedConnection: while RabbitMQ blocks the connection, Send waits
 // within its ctx; once unblocked it goes on.
 func TestBlockedConnection(t *testing.T) {
-	b := newBrokerConn(nil, nil)
+	b := newBrokerConn(nil, nil, slog.Default())
 	if err := b.writable(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,7 @@ func (t *rmqTransport) connection(ctx context.Context) (*brokerConn, error) {
 			_ = c.CloseDeadline(time.Now().Add(t.set.opts.Timeout))
 			return nil, transport.ErrClosed
 		}
-		t.conn = newBrokerConn(c, &t.wg)
+		t.conn = newBrokerConn(c, &t.wg, t.set.log)
 		t.mu.Unlock()
 		return t.conn, nil
 	}

@@ -71,6 +71,16 @@ type Event interface {
 	Nack() error
 }
 
+// Rejecter is an optional interface of an Event. Reject settles a message
+// that can never be handled, such as one whose body does not decode: it is
+// not redelivered, and a broker with dead-lettering (rabbitmq's dead-letter
+// exchange) routes it there. Later Ack and Nack calls do nothing. The
+// server rejects the events it cannot decode when the broker's events have
+// Reject, and acks them otherwise.
+type Rejecter interface {
+	Reject() error
+}
+
 // Handler handles one message. Its ctx ends when the broker disconnects.
 type Handler func(ctx context.Context, e Event) error
 

@@ -129,7 +129,9 @@
 // decoded by its Content-Type header into a new T, its other headers reach
 // ctx as metadata, and the function's nil acks it while an error nacks it
 // (what a nack does is the broker's business). An event that cannot be
-// decoded is logged and acked, since redelivering it cannot help. A
+// decoded is logged and, since redelivering it cannot help, rejected when
+// the broker's events have Reject ([broker.Rejecter]: rabbitmq sends it to
+// its dead-letter exchange, JetStream terminates it) and acked otherwise. A
 // panicking subscriber is logged and its event nacked. Stop unsubscribes
 // and disconnects the broker.
 //

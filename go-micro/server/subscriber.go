@@ -175,7 +175,17 @@ func (r *run) deliverer(sub *rpcSubscriber) broker.Handler {
 		ct := header[rpcwire.ContentType]
 		payload := reflect.New(sub.msg.Elem())
 		if err := r.decodeEvent(ct, body, payload.Interface()); err != nil {
-			// Redelivery cannot fix it: ack, so that it is not retried.
+			// Redelivery cannot fix it: reject it (to a dead-letter queue
+			// where the broker has one), or ack it, so that it is not
+			// retried.
+			if rj, ok := e.(broker.Rejecter); ok {
+				o.Logger.Warn("server: rejecting an event that cannot be decoded",
+					"topic", topic, "content_type", ct, "id", header[rpcwire.Id], "error", err)
+				if rerr := rj.Reject(); rerr != nil {
+					o.Logger.Warn("server: rejecting the event failed", "topic", topic, "error", rerr)
+				}
+				return nil
+			}
 			o.Logger.Warn("server: dropping an event that cannot be decoded",
 				"topic", topic, "content_type", ct, "id", header[rpcwire.Id], "error", err)
 			return nil

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/openmicro/go-micro/broker"
@@ -269,5 +270,54 @@ func TestNewSubscriberErrors(t *testing.T) {
 	s := server.NewSubscriber("topic", func(context.Context, *Event) error { return nil }, server.Queue("q"))
 	if s.Err() != nil || s.Topic() != "topic" || s.Queue() != "q" || s.Subscriber() == nil {
 		t.Fatalf("valid subscriber: %v %q %q", s.Err(), s.Topic(), s.Queue())
+	}
+}
+
+// rejectBroker hands out events that can be rejected, and counts the
+// rejections.
+type rejectBroker struct {
+	broker.Broker
+	rejected atomic.Int32
+}
+
+type rejectEvent struct {
+	broker.Event
+	b *rejectBroker
+}
+
+func (e *rejectEvent) Reject() error { e.b.rejected.Add(1); return nil }
+
+func (b *rejectBroker) Subscribe(ctx context.Context, topic string, h broker.Handler, opts ...broker.SubscribeOption) (broker.Subscriber, error) {
+	return b.Broker.Subscribe(ctx, topic, func(ctx context.Context, e broker.Event) error {
+		return h(ctx, &rejectEvent{Event: e, b: b})
+	}, opts...)
+}
+
+// With a broker whose events have Reject, an event that cannot be decoded
+// is rejected (dead-lettered where the broker can), not acked.
+func TestSubscriberRejectsUndecodable(t *testing.T) {
+	bus := brmemory.NewBus()
+	rb := &rejectBroker{Broker: bus.NewBroker()}
+	f := newFixture(t, server.Broker(rb))
+	got := make(chan int, 10)
+	err := f.srv.Subscribe(f.srv.NewSubscriber("events", func(ctx context.Context, e *Event) error {
+		got <- e.N
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.start()
+	pub := publisher(t, bus)
+	publishJSON(t, pub, "events", `{"n":`, nil)
+	publishJSON(t, pub, "events", `{"n":1}`, nil)
+	if n := testenv.Recv(t, "a delivery", got); n != 1 {
+		t.Fatalf("got event %d, want 1", n)
+	}
+	if n := rb.rejected.Load(); n != 1 {
+		t.Errorf("%d events rejected, want 1", n)
+	}
+	if len(f.log.records(slog.LevelWarn, "rejecting an event that cannot be decoded")) != 1 {
+		t.Error("no warning for the rejected event")
 	}
 }

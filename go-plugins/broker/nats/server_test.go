@@ -73,7 +73,8 @@ func (r *records) count(s string) int {
 
 // A go-micro server subscribes through this broker a function that takes
 // *order. Events whose body does not decode into an order are logged and
-// dropped by the server (acked: redelivery cannot fix them), the function's
+// rejected by the server (with JetStream terminated, so never redelivered;
+// in core NATS there is nothing to settle), the function's
 // error is logged and, with JetStream, nacked and redelivered up to
 // MaxDeliver; the subscription goes on delivering the valid events that
 // follow, and the server stops cleanly.
@@ -159,7 +160,7 @@ func TestServerSubscriberEndToEnd(t *testing.T) {
 			testenv.WaitFor(t, "the valid orders after the bad events", func() bool { return got.has(1, 2, 3, 4, 5) })
 			for _, b := range bad {
 				testenv.WaitFor(t, "the server to log "+b.id, func() bool {
-					return serverLog.logged("server: dropping an event that cannot be decoded") && serverLog.logged("id="+b.id)
+					return serverLog.logged("server: rejecting an event that cannot be decoded") && serverLog.logged("id="+b.id)
 				})
 			}
 

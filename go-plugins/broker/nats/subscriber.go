@@ -493,7 +493,22 @@ func (e *event) Nack() error {
 	return nil
 }
 
+// Reject settles a message that can never be handled (broker.Rejecter):
+// JetStream terminates it (no redelivery, and NATS publishes its
+// MSG_TERMINATED advisory for whoever keeps dead letters). Core NATS has
+// nothing to settle. It does nothing after the first Ack, Nack or Reject.
+func (e *event) Reject() error {
+	if e.jm == nil || !e.settled.CompareAndSwap(false, true) {
+		return nil
+	}
+	if err := e.jm.Term(); err != nil {
+		return fmt.Errorf("broker/nats: reject: %w", err)
+	}
+	return nil
+}
+
 var (
 	_ broker.Subscriber = (*subscriber)(nil)
 	_ broker.Event      = (*event)(nil)
+	_ broker.Rejecter   = (*event)(nil)
 )

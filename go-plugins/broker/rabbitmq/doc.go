@@ -65,7 +65,11 @@
 // returned without either still nacks. The first Ack or Nack settles a
 // message; later calls do nothing.
 //
-// A message that keeps failing, such as a body its handler cannot decode,
+// Events implement [broker.Rejecter]: Reject settles a message that can
+// never be handled without requeue, to the [DeadLetterExchange] when one is
+// set; a go-micro server rejects the events it cannot decode this way.
+//
+// A message that keeps failing, such as one its handler keeps failing on,
 // must not go round forever: once a message has been redelivered
 // [MaxRedeliveries] times (default 10) and fails again, it is rejected
 // without requeue. The server then moves it to the [DeadLetterExchange]

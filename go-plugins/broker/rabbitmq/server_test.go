@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -60,8 +61,9 @@ func (o *events) has(ns ...int) bool {
 // TestServerSubscriberEndToEnd: a go-micro server subscribes, through this
 // broker, a function taking *shopEvent in a queue group. Events whose body
 // does not decode into an event (or that the server has no codec for) are
-// logged by the server and acked, so they neither crash the process nor
-// come back nor block the queue; the function's error nacks its event,
+// logged by the server and rejected (broker.Rejecter): dead-lettered when
+// the broker has a dead-letter exchange, dropped otherwise, so they neither
+// crash the process nor come back nor block the queue; the function's error nacks its event,
 // which comes back MaxRedeliveries times and is then dropped with a log
 // line or moved to the dead-letter exchange; the valid events around them
 // all arrive, and the server stops cleanly.
@@ -165,7 +167,7 @@ func TestServerSubscriberEndToEnd(t *testing.T) {
 			waitFor(t, "the valid events after the bad ones", func() bool { return got.has(1, 2, 3, 4, 5) })
 			for _, b := range bad {
 				waitFor(t, "the server to log "+b.id, func() bool {
-					return serverLog.count("server: dropping an event that cannot be decoded") >= 1 &&
+					return serverLog.count("server: rejecting an event that cannot be decoded") >= 1 &&
 						serverLog.count("id="+b.id+" ") >= 1
 				})
 			}
@@ -174,20 +176,38 @@ func TestServerSubscriberEndToEnd(t *testing.T) {
 				t.Errorf("event 13 handled %d times, want MaxRedeliveries+1 = %d", n, limit+1)
 			}
 			if deadLetter {
-				var m amqp.Delivery
-				waitFor(t, "event 13 in the dead-letter queue", func() bool {
+				// The five undecodable events and event 13, each once.
+				ids := make(map[string]int)
+				var poison []amqp.Delivery
+				waitFor(t, "six messages in the dead-letter queue", func() bool {
 					d, ok, err := a.ch.Get(dlq, true)
 					if err != nil {
 						t.Fatalf("Get: %v", err)
 					}
-					m = d
-					return ok
+					if ok {
+						id, _ := d.Headers["Micro-Id"].(string)
+						ids[id]++
+						if strings.Contains(string(d.Body), "13") && d.ContentType == "application/json" {
+							poison = append(poison, d)
+						}
+					}
+					return len(ids) >= 6 || sumCounts(ids) >= 6
 				})
-				if m.RoutingKey != topic || m.ContentType != "application/json" {
-					t.Errorf("dead-lettered message: routing key %q, content type %q", m.RoutingKey, m.ContentType)
+				for _, b := range bad {
+					if ids[b.id] != 1 {
+						t.Errorf("undecodable %s dead-lettered %d times, want 1 (ids %v)", b.id, ids[b.id], ids)
+					}
 				}
-			} else if k := sb.logs.count("ERROR broker/rabbitmq: message failed too often; dropped"); k != 1 {
-				t.Errorf("drop logged %d times, want 1", k)
+				if len(poison) != 1 || poison[0].RoutingKey != topic {
+					t.Errorf("event 13 in the dead-letter queue: %d messages %+v", len(poison), poison)
+				}
+			} else {
+				if k := sb.logs.count("ERROR broker/rabbitmq: message failed too often; dropped"); k != 1 {
+					t.Errorf("drop logged %d times, want 1", k)
+				}
+				if k := sb.logs.count("message rejected; dropped"); k != len(bad) {
+					t.Errorf("rejections logged %d times, want %d", k, len(bad))
+				}
 			}
 
 			// The queue goes on, and nothing was redelivered but event 13.
@@ -218,4 +238,12 @@ func TestServerSubscriberEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+func sumCounts(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

@@ -380,6 +380,28 @@ func (e *event) Nack() error {
 	return nil
 }
 
+// Reject settles a message that can never be handled (broker.Rejecter):
+// rejected without requeue, so it goes to the dead-letter exchange when one
+// is set and is dropped otherwise, whatever the redelivery count.
+func (e *event) Reject() error {
+	if !e.settle() {
+		return nil
+	}
+	sub := e.sub
+	sub.settled(e.d)
+	attrs := []any{"topic", e.topic, "queue", sub.queue, "message_id", e.d.MessageId}
+	if dlx := sub.s.b.cfg.deadLetter; dlx != "" {
+		sub.s.b.opts.Logger.Warn("broker/rabbitmq: message rejected; sent to the dead-letter exchange",
+			append(attrs, "dead_letter_exchange", dlx)...)
+	} else {
+		sub.s.b.opts.Logger.Warn("broker/rabbitmq: message rejected; dropped (no dead-letter exchange set)", attrs...)
+	}
+	if err := e.d.Reject(false); err != nil {
+		return fmt.Errorf("broker/rabbitmq: reject: %w", err)
+	}
+	return nil
+}
+
 func (e *event) settle() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -429,4 +451,5 @@ func (e *event) fail(cause error) error {
 var (
 	_ broker.Subscriber = (*subscriber)(nil)
 	_ broker.Event      = (*event)(nil)
+	_ broker.Rejecter   = (*event)(nil)
 )

@@ -72,6 +72,9 @@ func TestRun(t *testing.T) {
 	}{
 		{"one service", nil, request("", true), 0, []string{"example.com/say/say.pb.micro.go"}, "", ""},
 		{"source relative", nil, request("paths=source_relative", true), 0, []string{"say.pb.micro.go"}, "", ""},
+		{"M mapping", nil, request("Msay.proto=example.org/mapped;mappedpb", true), 0, []string{"example.org/mapped/say.pb.micro.go"}, "", ""},
+		{"M mapping, source relative", nil, request("paths=source_relative,Msay.proto=example.org/mapped", true), 0, []string{"say.pb.micro.go"}, "", ""},
+		{"module prefix", nil, request("module=example.com", true), 0, []string{"say/say.pb.micro.go"}, "", ""},
 		{"no service", nil, request("", false), 0, []string{}, "", ""},
 		{"no file to generate", nil, noFiles, 0, []string{}, "", ""},
 		{"unknown parameter", nil, request("plugins=grpc", true), 1, nil, "", `protoc-gen-micro: generator: unknown parameter "plugins"`},
@@ -176,5 +179,21 @@ func TestWarnings(t *testing.T) {
 	want := `level=WARN msg="protoc-gen-micro: a generated name is taken in the Go package: renamed" file=say.proto want=SayService got=SayService_`
 	if len(lines) != 1 || lines[0] != want {
 		t.Fatalf("stderr:\n%s\nwant the one line\n%s", stderr.String(), want)
+	}
+}
+
+// An M mapping decides the Go package of the generated file, as it does
+// for protoc-gen-go.
+func TestMMappingPackage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(nil, bytes.NewReader(request("Msay.proto=example.org/mapped;mappedpb", true)), &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	rsp := new(pluginpb.CodeGeneratorResponse)
+	if err := proto.Unmarshal(stdout.Bytes(), rsp); err != nil || len(rsp.File) != 1 {
+		t.Fatalf("response %v, %v", rsp, err)
+	}
+	if !strings.Contains(rsp.File[0].GetContent(), "\npackage mappedpb\n") {
+		t.Errorf("generated file not in package mappedpb:\n%.400s", rsp.File[0].GetContent())
 	}
 }

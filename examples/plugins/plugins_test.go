@@ -52,21 +52,19 @@ func TestGreeterOverEveryPair(t *testing.T) {
 		for _, br := range brokers {
 			t.Run(tr.name+"/"+br.name, func(t *testing.T) {
 				args := append(flags(t, "transport", tr.name, tr.e), flags(t, "broker", br.name, br.e)...)
-				run(t, args)
+				run(t, "greeter-"+tr.name+"-"+br.name, args)
 			})
 		}
 	}
 }
 
-// run starts the greeter with args, calls it from a second service built
-// with the same args, and publishes an event it must log.
-func run(t *testing.T, args []string) {
+// run starts the greeter as name (unique per pair, which keeps the pairs
+// apart on the shared engines) with args, calls it from a second service
+// built with the same args, and publishes an event it must log.
+func run(t *testing.T, name string, args []string) {
 	reg := memory.New()
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	// A unique name per pair keeps the pairs apart on the shared engines.
-	name := "greeter-" + strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
-	name = strings.ReplaceAll(name, "testgreeteroverevery", "")
 
 	ctx, cancel := context.WithCancel(t.Context())
 	srv, err := greeter.NewService(

@@ -17,6 +17,17 @@ import (
 // registry.
 var ErrNoRegistry = errors.New("registry/cache: no registry")
 
+// errFetchTimeout is the cause of the end of a fetch the cache makes on its
+// own (in the background, or after a watch event) that outlasts the fetch
+// timeout. Unlike the end of Close or of an eviction, it counts as a
+// failure of the registry.
+var errFetchTimeout = errors.New("registry/cache: fetch timed out")
+
+// forever is the servable-until time of an answer whose background refetch
+// is running: it is served until that refetch (or an invalidation) changes
+// the entry.
+var forever = time.Unix(1<<62, 0)
+
 // Cache is a [registry.Registry] that serves GetService from memory and
 // keeps it fresh through one watch per service name. Build one with [New];
 // the zero value is not usable.
@@ -25,9 +36,9 @@ type Cache struct {
 	opts options
 	log  *slog.Logger
 
-	ctx    context.Context // root of every watch and watch-driven fetch
+	ctx    context.Context // root of every watch and of every fetch the cache makes on its own
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // one per watch goroutine
+	wg     sync.WaitGroup // one per watch, background fetch and sweep goroutine
 
 	// epoch is the clock's reading at New; entries keep their last read as
 	// an offset from it. grain is how stale the last read that Snapshot's
@@ -62,21 +73,23 @@ type entry struct {
 	read    atomic.Int64     // when GetService last asked for it, as an offset from Cache.epoch
 	pub     atomic.Pointer[published]
 
-	hasData  bool                // a fetch has answered (found or not found)
-	services []*registry.Service // the last answer; nil when not found
-	err      error               // the not-found error of the last answer, or nil
-	dataGen  uint64              // ticket of the fetch that produced the answer
-	fetched  time.Time           // when that answer was stored
-	invalid  uint64              // seq of the last invalidation
-	failures int                 // consecutive failed fetches
-	retryAt  time.Time           // no new fetch before this after a failure
+	hasData   bool                // a fetch has answered (found or not found)
+	services  []*registry.Service // the last answer; nil when not found
+	err       error               // the not-found error of the last answer, or nil
+	dataGen   uint64              // ticket of the fetch that produced the answer
+	fetched   time.Time           // when that answer was stored
+	invalid   uint64              // seq of the last invalidation
+	failedGen uint64              // ticket of the last failed fetch newer than the answer
+	failures  int                 // consecutive failed fetches
+	retryAt   time.Time           // no new fetch before this after a failure
 
 	inflight *call // the fetch others may join
+	bg       *call // the background refetch running, if any (at most one)
 }
 
 // published is an immutable copy of the answer of an entry and of when it
-// may be served without a fetch. Snapshot's fast path reads it without
-// Cache.mu; every change of the fields of the entry it derives from
+// may be served without taking Cache.mu. Snapshot's fast path reads it
+// without Cache.mu; every change of the fields of the entry it derives from
 // publishes a new one under Cache.mu (see Cache.publish). An entry that
 // cannot be served without c.mu (no answer, invalidated and not within a
 // retry delay, evicted, or the cache closed) publishes nil.
@@ -84,10 +97,13 @@ type published struct {
 	services []*registry.Service
 	err      error
 	gen      uint64
-	// until is when the answer stops being servable: the later of the end
-	// of its TTL (unless invalidated since its fetch began) and the end of
-	// the delay after a failed fetch. Snapshot under c.mu serves the entry
-	// exactly while now is before it (see entry.fresh and entry.retryAt).
+	// until is when the fast path stops serving the answer: the later of
+	// the end of its TTL (unless invalidated since its fetch began) and the
+	// end of the delay after a failed fetch, or forever while a background
+	// refetch runs (see entry.revalidating). Snapshot under c.mu serves the
+	// entry at least while now is before it, and also when it is stale but
+	// may be revalidated in the background (see entry.fresh, entry.retryAt
+	// and entry.settled).
 	until time.Time
 }
 
@@ -177,10 +193,12 @@ func (c *Cache) Watch(ctx context.Context, opts ...registry.WatchOption) (regist
 }
 
 // GetService returns a deep copy of the cached service, fetching it on a
-// miss, after an invalidation or once the TTL has passed. Concurrent callers
-// that miss share one fetch. When the underlying registry fails, the last
-// known answer is returned instead of the error. The options of the caller
-// that leads a fetch are passed on; cached answers ignore them.
+// miss or after an invalidation. Concurrent callers that miss share one
+// fetch. An answer older than the TTL is returned at once, and one fetch
+// of the name is started in the background to replace it. When the
+// underlying registry fails, the last known answer is returned instead of
+// the error. The options of the caller that leads a fetch (or starts a
+// background one) are passed on; cached answers ignore them.
 func (c *Cache) GetService(ctx context.Context, name string, opts ...registry.GetOption) ([]*registry.Service, error) {
 	ss, gen, err := c.Snapshot(ctx, name, opts...)
 	if gen == 0 {
@@ -211,8 +229,9 @@ func (c *Cache) Snapshot(ctx context.Context, name string, opts ...registry.GetO
 		return nil, 0, err
 	}
 	// The fast path: a stored answer that may be served, read without c.mu.
-	// Anything else (a miss, an invalidation, a stale answer, a fetch to
-	// lead or to wait for, a closed cache) takes the path below.
+	// Anything else (a miss, an invalidation, a stale answer with no
+	// refetch running yet, a fetch to lead or to wait for, a closed cache)
+	// takes the path below.
 	if e := c.lookup(name); e != nil {
 		if p := e.pub.Load(); p != nil {
 			if now := c.opts.now(); now.Before(p.until) {
@@ -237,10 +256,19 @@ func (c *Cache) Snapshot(ctx context.Context, name string, opts ...registry.GetO
 			e = c.newEntry(name)
 		}
 		e.markRead(c.offset(now), 0)
-		if e.hasData && (e.fresh(now, c.opts.ttl) || now.Before(e.retryAt)) {
-			ss, gen, err := e.services, e.dataGen, e.err
-			c.mu.Unlock()
-			return ss, gen, err
+		if e.hasData {
+			serve := e.fresh(now, c.opts.ttl) || now.Before(e.retryAt)
+			if !serve && e.settled() {
+				// Stale: served at once while a fetch runs in the
+				// background (stale-while-revalidate).
+				c.revalidate(name, e, opts...)
+				serve = true
+			}
+			if serve {
+				ss, gen, err := e.services, e.dataGen, e.err
+				c.mu.Unlock()
+				return ss, gen, err
+			}
 		}
 		cl := e.inflight
 		if cl == nil || cl.ticket <= e.invalid {
@@ -365,7 +393,7 @@ func (c *Cache) sweep() {
 	// time is evicted.
 	at := c.offset(now)
 	for name, e := range c.entries {
-		if e.inflight != nil || time.Duration(at-e.read.Load()) < c.opts.idle+c.grain {
+		if e.inflight != nil || e.bg != nil || time.Duration(at-e.read.Load()) < c.opts.idle+c.grain {
 			continue
 		}
 		delete(c.entries, name)
@@ -396,10 +424,53 @@ func (e *entry) fresh(now time.Time, ttl time.Duration) bool {
 	return e.dataGen > e.invalid && now.Sub(e.fetched) < ttl
 }
 
+// settled reports whether a fetch begun after the last invalidation of e
+// has finished: its answer (or, after a failure, the answer before it) may
+// be served while it is revalidated in the background. An entry that has
+// been invalidated since is not settled: its callers wait for a fetch, so
+// that they read their own writes and what the watch reported. c.mu must
+// be held.
+func (e *entry) settled() bool {
+	return e.dataGen > e.invalid || e.failedGen > e.invalid
+}
+
+// revalidating reports whether the stored answer of e is being served while
+// its background refetch runs. c.mu must be held.
+func (e *entry) revalidating() bool {
+	return e.bg != nil && e.hasData && e.settled()
+}
+
+// revalidate starts the background refetch of e unless a fetch of it is
+// already running; callers keep getting the stored answer meanwhile. The
+// fetch runs on a goroutine that Close waits for, under the fetch timeout
+// and e.ctx. c.mu must be held, c.closed false and e.hasData true.
+func (c *Cache) revalidate(name string, e *entry, opts ...registry.GetOption) {
+	if e.bg != nil || e.inflight != nil {
+		return
+	}
+	cl := c.newCall(e)
+	e.bg = cl
+	c.publish(e)
+	ctx, cancel := c.fetchContext(e)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer cancel()
+		c.fetch(ctx, name, e, cl, opts...)
+	}()
+}
+
+// fetchContext returns the context of a fetch the cache makes on its own:
+// it ends with e.ctx (Close or eviction) or after the fetch timeout, whose
+// end fetch counts as a failure of the registry.
+func (c *Cache) fetchContext(e *entry) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(e.ctx, c.opts.fetchTimeout, errFetchTimeout)
+}
+
 // publish makes the current answer of e, and what decides whether it may be
 // served, visible to Snapshot's fast path. It must be called under c.mu
 // after every change of hasData, services, err, dataGen, fetched, invalid,
-// retryAt or evicted, and of c.closed.
+// failedGen, retryAt, bg or evicted, and of c.closed.
 func (c *Cache) publish(e *entry) {
 	// now.Sub(fetched) < ttl is now.Before(fetched.Add(ttl)), and the
 	// later of two times bounds the union of the two intervals before them.
@@ -408,6 +479,11 @@ func (c *Cache) publish(e *entry) {
 		if stale := e.fetched.Add(c.opts.ttl); stale.After(until) {
 			until = stale
 		}
+	}
+	if e.revalidating() {
+		// Until the refetch ends (and publishes again), every reader would
+		// be served this answer under c.mu too: spare them the lock.
+		until = forever
 	}
 	if !e.hasData || e.evicted || c.closed || until.IsZero() {
 		e.pub.Store(nil)
@@ -483,6 +559,9 @@ func (c *Cache) fetch(ctx context.Context, name string, e *entry, cl *call, opts
 	if e.inflight == cl {
 		e.inflight = nil
 	}
+	if e.bg == cl {
+		e.bg = nil
+	}
 	now := c.opts.now()
 	switch {
 	case err == nil || errors.Is(err, registry.ErrNotFound):
@@ -499,11 +578,12 @@ func (c *Cache) fetch(ctx context.Context, name string, e *entry, cl *call, opts
 		}
 		cl.services, cl.gen, cl.err = e.services, e.dataGen, e.err
 		return
-	case ctx.Err() != nil:
+	case ctx.Err() != nil && !errors.Is(context.Cause(ctx), errFetchTimeout):
 		// The caller gave up, or the cache closed or dropped the entry;
 		// that says nothing about the registry. Waiters ask again.
 		cl.abandoned = true
 	case cl.ticket > e.dataGen:
+		e.failedGen = max(e.failedGen, cl.ticket)
 		e.failures++
 		e.retryAt = now.Add(c.backoff(e.failures))
 		if e.failures == 1 {
@@ -519,7 +599,8 @@ func (c *Cache) fetch(ctx context.Context, name string, e *entry, cl *call, opts
 }
 
 // refresh fetches name again after a change reported by its watch. Callers
-// that ask meanwhile wait for this fetch instead of reading the old answer.
+// that ask meanwhile wait for this fetch instead of reading the old answer;
+// it is bounded by the fetch timeout, after which they get the old answer.
 func (c *Cache) refresh(name string, e *entry) {
 	c.mu.Lock()
 	if c.closed || e.evicted {
@@ -532,7 +613,9 @@ func (c *Cache) refresh(name string, e *entry) {
 	c.publish(e)
 	cl := c.newCall(e)
 	c.mu.Unlock()
-	c.fetch(e.ctx, name, e, cl)
+	ctx, cancel := c.fetchContext(e)
+	defer cancel()
+	c.fetch(ctx, name, e, cl)
 }
 
 // watch runs the watch of one service name until Close or the eviction of

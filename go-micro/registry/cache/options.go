@@ -9,23 +9,25 @@ import (
 type Option func(*options)
 
 type options struct {
-	ttl        time.Duration
-	idle       time.Duration // 0 until newOptions sets the default from ttl
-	watchWait  time.Duration // how long a first fetch waits for its watch
-	minBackoff time.Duration
-	maxBackoff time.Duration
-	logger     *slog.Logger
-	now        func() time.Time // injectable clock; time.Now by default
+	ttl          time.Duration
+	idle         time.Duration // 0 until newOptions sets the default from ttl
+	watchWait    time.Duration // how long a first fetch waits for its watch
+	fetchTimeout time.Duration
+	minBackoff   time.Duration
+	maxBackoff   time.Duration
+	logger       *slog.Logger
+	now          func() time.Time // injectable clock; time.Now by default
 }
 
 func newOptions(opts ...Option) options {
 	o := options{
-		ttl:        time.Minute,
-		minBackoff: 100 * time.Millisecond,
-		maxBackoff: 30 * time.Second,
-		watchWait:  time.Second,
-		logger:     slog.Default(),
-		now:        time.Now,
+		ttl:          time.Minute,
+		minBackoff:   100 * time.Millisecond,
+		maxBackoff:   30 * time.Second,
+		watchWait:    time.Second,
+		fetchTimeout: 10 * time.Second,
+		logger:       slog.Default(),
+		now:          time.Now,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -87,6 +89,20 @@ func Backoff(min, max time.Duration) Option {
 	return func(o *options) {
 		o.minBackoff = min
 		o.maxBackoff = max
+	}
+}
+
+// FetchTimeout bounds each fetch the cache makes on its own: the
+// background refetch of an answer older than the TTL, and the refetch after
+// a change its watch reports. A fetch that outlasts d counts as a failure
+// of the registry (the last known nodes stay and the retry backoff
+// applies). A fetch that a GetService caller leads is bounded by that
+// caller's context instead. A d <= 0 keeps the default: ten seconds.
+func FetchTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.fetchTimeout = d
+		}
 	}
 }
 

@@ -50,9 +50,11 @@ func newCommand(o *options) *ucli.Command {
 	return &ucli.Command{
 		Name:  "new",
 		Usage: "create a new service in directory DIR, ready to build and run",
-		Description: "Writes main.go (micro.NewService), a handler package with a test, the request and\n" +
-			"   response types, a README.md and a Makefile, then runs `go mod tidy` there. The\n" +
-			"   service's name is the last element of DIR.\n\n" +
+		Description: "Writes main.go (micro.NewService), a handler package with a test, the API in\n" +
+			"   proto/NAME.proto with its Go code (NAME.pb.go, NAME.pb.micro.go) generated in process,\n" +
+			"   no protoc needed, a README.md and a Makefile (`make proto` regenerates the code with\n" +
+			"   protoc after an edit), then runs `go mod tidy` there. The service's name NAME is the\n" +
+			"   last element of DIR.\n\n" +
 			"   go-micro is not published yet, so point the generated go.mod at a checkout:\n\n" +
 			"   micro new --replace github.com/openmicro/go-micro=/path/to/go-micro demo\n\n" +
 			"   or set MICRO_NEW_REPLACE to the same old=new (comma-separated for more than one).",
@@ -118,6 +120,7 @@ func newService(e *env, dir string) error {
 	}
 	typ := scaffold.TypeName(name)
 	fmt.Fprintf(e.stdout, "\nnext, with `micro server` running:\n  cd %s && make run\n  micro call %s %s.Call '{\"name\": \"Ann\"}'\n", shellQuote(dir), name, typ)
+	fmt.Fprintf(e.stdout, "to change the API, edit proto/%s.proto and run make proto (see README.md)\n", name)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"go/format"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -89,73 +90,64 @@ type Options struct {
 
 // data is what the templates see.
 type data struct {
-	Name           string // service name, "demo"
-	Type           string // handler type, "Demo"
-	Module         string
-	GoVersion      string
-	GoMicroVersion string
-	Replaces       []Replace
+	Name            string // service name, "demo"
+	Type            string // handler type and proto service, "Demo"
+	ProtoPackage    string // package of the .proto, "demo"
+	Module          string
+	GoVersion       string
+	GoMicroVersion  string
+	ProtobufVersion string // of ProtobufModule; known once the code is generated
+	Replaces        []Replace
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
 
-// Generate writes a new service into o.Dir, which must not exist or be
-// empty: main.go, go.mod, a handler package with a test, the request and
-// response types in proto/, a README.md, a Makefile and a .gitignore. It
-// returns the files written, relative to o.Dir, sorted. It does not run
-// the go command: see [Tidy].
-func Generate(o Options) ([]string, error) {
-	if o.Dir == "" {
-		return nil, fmt.Errorf("%w: empty directory", ErrInvalidName)
-	}
-	if o.Name == "" {
-		o.Name = filepath.Base(filepath.Clean(o.Dir))
-	}
-	if !validName.MatchString(o.Name) {
-		return nil, fmt.Errorf("%w: %q: use letters, digits, '.', '-' and '_', starting with a letter", ErrInvalidName, o.Name)
-	}
-	if TypeName(o.Name) == "" {
-		return nil, fmt.Errorf("%w: %q: what follows the last '.' must start with a letter", ErrInvalidName, o.Name)
-	}
-	if o.Module == "" {
-		o.Module = o.Name
-	}
-	if strings.ContainsAny(o.Module, " \t\n\"`\\") || strings.HasPrefix(o.Module, "/") {
-		return nil, fmt.Errorf("%w: module path %q", ErrInvalidName, o.Module)
-	}
-	d := data{
-		Name:           o.Name,
-		Type:           TypeName(o.Name),
-		Module:         o.Module,
-		GoVersion:      goVersion(),
-		GoMicroVersion: GoMicroVersion,
-		Replaces:       o.Replaces,
-	}
+// moduleElem is one element of a module path as the go command takes it:
+// letters, digits and -._~, starting with a letter, a digit or '_' and not
+// ending with '.'.
+const moduleElem = `[A-Za-z0-9_](?:[A-Za-z0-9._~-]*[A-Za-z0-9_~-])?`
 
+var validModule = regexp.MustCompile(`^` + moduleElem + `(?:/` + moduleElem + `)*$`)
+
+// reservedModules are module paths the go command refuses, or whose
+// packages it would not import (std/handler).
+var reservedModules = []string{"go", "toolchain", "std", "cmd", "all"}
+
+// checkModule returns why the go command would not build a module of that
+// path, or "".
+func checkModule(m string) string {
+	switch {
+	case !validModule.MatchString(m):
+		return "use letters, digits and -._~ in elements separated by '/', each starting with a letter, a digit or '_' and not ending with '.'"
+	case slices.Contains(reservedModules, m):
+		return "the go command reserves it"
+	case slices.Contains(strings.Split(m, "/"), "vendor"):
+		return "an element named vendor makes its packages vendored ones"
+	}
+	return ""
+}
+
+// Generate writes a new service into o.Dir, which must not exist or be
+// empty: main.go, go.mod, a handler package with a test, the API in
+// proto/NAME.proto with the code protoc-gen-go and protoc-gen-micro
+// generate from it (NAME.pb.go, NAME.pb.micro.go, made in process: no
+// protoc is needed), a README.md, a Makefile and a .gitignore. It returns
+// the files written, relative to o.Dir, sorted. A name or module it cannot
+// use is an error wrapping [ErrInvalidName], and then nothing is written.
+// It does not run the go command: see [Tidy].
+func Generate(o Options) ([]string, error) {
+	d, err := prepare(&o)
+	if err != nil {
+		return nil, err
+	}
 	if entries, err := os.ReadDir(o.Dir); err == nil && len(entries) > 0 {
 		return nil, fmt.Errorf("%w: %s", ErrExists, o.Dir)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("scaffold: %w", err)
 	}
-
-	files := make(map[string][]byte)
-	err := fs.WalkDir(templates, "template", func(p string, de fs.DirEntry, err error) error {
-		if err != nil || de.IsDir() {
-			return err
-		}
-		text, err := templates.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		out, err := render(p, string(text), d)
-		if err != nil {
-			return err
-		}
-		files[outputName(p)] = out
-		return nil
-	})
+	files, err := renderAll(d)
 	if err != nil {
-		return nil, fmt.Errorf("scaffold: %w", err)
+		return nil, err
 	}
 
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
@@ -176,10 +168,98 @@ func Generate(o Options) ([]string, error) {
 	return written, nil
 }
 
+// prepare checks o, fills in its defaults and returns what the templates
+// see.
+func prepare(o *Options) (data, error) {
+	if o.Dir == "" {
+		return data{}, fmt.Errorf("%w: empty directory", ErrInvalidName)
+	}
+	if o.Name == "" {
+		o.Name = filepath.Base(filepath.Clean(o.Dir))
+	}
+	if !validName.MatchString(o.Name) {
+		return data{}, fmt.Errorf("%w: %q: use letters, digits, '.', '-' and '_', starting with a letter", ErrInvalidName, o.Name)
+	}
+	if TypeName(o.Name) == "" {
+		return data{}, fmt.Errorf("%w: %q: what follows the last '.' must start with a letter", ErrInvalidName, o.Name)
+	}
+	if o.Module == "" {
+		o.Module = o.Name
+	}
+	if why := checkModule(o.Module); why != "" {
+		return data{}, fmt.Errorf("%w: module path %q: %s", ErrInvalidName, o.Module, why)
+	}
+	return data{
+		Name:           o.Name,
+		Type:           TypeName(o.Name),
+		ProtoPackage:   protoPackage(o.Name),
+		Module:         o.Module,
+		GoVersion:      goVersion(),
+		GoMicroVersion: GoMicroVersion,
+		Replaces:       o.Replaces,
+	}, nil
+}
+
+// protoTemplate is the template of the .proto; it writes proto/NAME.proto.
+const protoTemplate = "template/proto/NAME.proto.tmpl"
+
+// renderAll returns the files of the service by their paths: the .proto
+// first rendered and its code generated, then the other templates, which
+// learn the protobuf version from the generated code.
+func renderAll(d data) (map[string][]byte, error) {
+	files := make(map[string][]byte)
+	text, err := templates.ReadFile(protoTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("scaffold: %w", err)
+	}
+	protoFile := outputName(protoTemplate, d.Name)
+	src, err := render(protoTemplate, string(text), d)
+	if err != nil {
+		return nil, fmt.Errorf("scaffold: %w", err)
+	}
+	files[protoFile] = src
+	generated, err := generateCode(context.Background(), protoFile, src, nil)
+	if err != nil {
+		return nil, err
+	}
+	prefix := strings.TrimSuffix(protoFile, ".proto")
+	for _, want := range []string{prefix + ".pb.go", prefix + ".pb.micro.go"} {
+		if generated[want] == nil {
+			return nil, fmt.Errorf("scaffold: generating the code of %s wrote no %s", protoFile, want)
+		}
+	}
+	maps.Copy(files, generated)
+	d.ProtobufVersion = headerVersion(generated[prefix+".pb.go"])
+
+	err = fs.WalkDir(templates, "template", func(p string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() || p == protoTemplate {
+			return err
+		}
+		text, err := templates.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out, err := render(p, string(text), d)
+		if err != nil {
+			return err
+		}
+		files[outputName(p, d.Name)] = out
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scaffold: %w", err)
+	}
+	return files, nil
+}
+
 // outputName maps a template path to the file it writes: without the
-// template/ prefix and the .tmpl suffix, and gitignore as .gitignore.
-func outputName(p string) string {
+// template/ prefix and the .tmpl suffix, NAME.proto as the service's name
+// with .proto, and gitignore as .gitignore.
+func outputName(p, service string) string {
 	name := strings.TrimSuffix(strings.TrimPrefix(p, "template/"), ".tmpl")
+	if path.Base(name) == "NAME.proto" {
+		name = path.Join(path.Dir(name), service+".proto")
+	}
 	if path.Base(name) == "gitignore" {
 		name = path.Join(path.Dir(name), ".gitignore")
 	}
@@ -197,7 +277,7 @@ func render(name, text string, d data) ([]byte, error) {
 	if err := t.Execute(&buf, d); err != nil {
 		return nil, err
 	}
-	if strings.HasSuffix(outputName(name), ".go") {
+	if strings.HasSuffix(name, ".go.tmpl") {
 		out, err := format.Source(buf.Bytes())
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -207,19 +287,26 @@ func render(name, text string, d data) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// handlerNames are the other names the handler package declares at its
-// top level (see template/handler); a type name that would be one of them
-// gets the suffix "Handler".
-var handlerNames = []string{"Topic", "MaxCount", "Subscriber"}
+// takenNames are the names a type name must not be, as the handler's type
+// and the proto service: the other exported names the handler package
+// declares at its top level (see template/handler, its test included) and
+// the messages of the .proto (see template/proto). A type name that would
+// be one of them gets the suffix "Handler".
+var takenNames = []string{
+	"Topic", "MaxCount", "Subscriber", "TestCall", "TestStream",
+	"Request", "Response", "StreamRequest", "StreamResponse", "Message",
+}
 
-// TypeName is the handler's type name for a service name: the last
+// TypeName is the handler's type name for a service name, which is also
+// the service's name in the .proto and so names its endpoints: the last
 // dot-separated element, in CamelCase ("demo" gives "Demo",
 // "go.micro.srv.user-store" gives "UserStore"), with "Handler" added when
-// that is a name the handler package declares already ("topic" gives
-// "TopicHandler"). It is "" when the element has no letter to start with.
+// that is a name the handler package or the .proto declares already
+// ("topic" gives "TopicHandler", "message" "MessageHandler"). It is ""
+// when the element has no letter to start with.
 func TypeName(name string) string {
 	typ := camel(name)
-	if slices.Contains(handlerNames, typ) {
+	if slices.Contains(takenNames, typ) {
 		typ += "Handler"
 	}
 	return typ
@@ -249,6 +336,27 @@ func camel(name string) string {
 		return ""
 	}
 	return typ
+}
+
+// protoPackage is the package of the .proto for a service name: the name
+// in lower case with '-' as '_' ("go.micro.srv.user-store" gives
+// "go.micro.srv.user_store"), empty elements left out and an element
+// starting with a digit prefixed with '_', so that every element is a
+// proto identifier. Lower case keeps the package apart from the messages,
+// which are capitalised.
+func protoPackage(name string) string {
+	var elems []string
+	for e := range strings.SplitSeq(strings.ToLower(name), ".") {
+		e = strings.ReplaceAll(e, "-", "_")
+		switch {
+		case e == "":
+			continue
+		case e[0] >= '0' && e[0] <= '9':
+			e = "_" + e
+		}
+		elems = append(elems, e)
+	}
+	return strings.Join(elems, ".")
 }
 
 // goVersion is the language version of the generated go.mod: the major

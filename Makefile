@@ -35,7 +35,8 @@ run:
 	echo "  ./bin/micro get service greeter"; \
 	echo "  ./bin/micro call greeter Say.Hello '{\"name\": \"Ann\"}'"; \
 	echo "  ./bin/micro stream greeter Say.Stream '{\"name\": \"Ann\", \"count\": 3}'"; \
-	echo "  ./bin/micro health greeter"; echo
+	echo "  ./bin/micro health greeter"; \
+	echo "  curl -s localhost:8080/rpc -d '{\"service\": \"greeter\", \"endpoint\": \"Say.Hello\", \"request\": {\"name\": \"Ann\"}}'"; echo
 	@trap 'kill $$greeter 2>/dev/null; wait $$greeter 2>/dev/null' EXIT INT TERM; \
 	./bin/greeter >bin/greeter.log 2>&1 & greeter=$$!; \
 	./bin/micro server

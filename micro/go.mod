@@ -3,6 +3,9 @@ module github.com/openmicro/micro
 go 1.26.7
 
 require (
+	github.com/bufbuild/protocompile v0.14.1
+	github.com/gorilla/mux v1.8.1
+	github.com/gorilla/websocket v1.5.4-0.20250319132907-e064f32e3674
 	github.com/openmicro/go-micro v0.0.0
 	github.com/openmicro/go-plugins/broker/mqtt v0.0.0
 	github.com/openmicro/go-plugins/broker/nats v0.0.0
@@ -12,9 +15,11 @@ require (
 	github.com/openmicro/go-plugins/registry/kubernetes v0.0.0-00010101000000-000000000000
 	github.com/openmicro/go-plugins/transport/nats v0.0.0
 	github.com/openmicro/go-plugins/transport/rabbitmq v0.0.0
+	github.com/openmicro/protoc-gen-micro v0.0.0
 	github.com/urfave/cli/v2 v2.27.7
 	go.uber.org/goleak v1.3.0
 	golang.org/x/text v0.43.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
@@ -55,7 +60,6 @@ require (
 	github.com/google/gnostic-models v0.7.0 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/gorilla/websocket v1.5.4-0.20250319132907-e064f32e3674 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus v1.0.1 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.1.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.29.0 // indirect
@@ -125,7 +129,6 @@ require (
 	google.golang.org/genproto/googleapis/api v0.0.0-20260803160001-6ac0973c030d // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260803160001-6ac0973c030d // indirect
 	google.golang.org/grpc v1.83.2 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/evanphx/json-patch.v4 v4.13.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
@@ -158,3 +161,5 @@ replace github.com/openmicro/go-plugins/broker/mqtt => ../go-plugins/broker/mqtt
 replace github.com/openmicro/go-plugins/transport/nats => ../go-plugins/transport/nats
 
 replace github.com/openmicro/go-plugins/transport/rabbitmq => ../go-plugins/transport/rabbitmq
+
+replace github.com/openmicro/protoc-gen-micro => ../protoc-gen-micro

@@ -34,6 +34,10 @@ import (
 // The binaries TestMain builds.
 var microBin, greeterBin string
 
+// exampleBins are the example programs the docs' examples run, by name,
+// built by TestMain for TestDocs.
+var exampleBins = map[string]string{}
+
 // Registration timing of the greeters: short, so that a killed one
 // expires quickly.
 const (
@@ -52,15 +56,22 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		flag.Parse()
-		if !runsAny("TestPlatform", "TestNew", "TestServerSignals", "TestServerBackends") {
+		if !runsAny("TestPlatform", "TestNew", "TestServerSignals", "TestServerBackends", "TestGateway", "TestDocs") {
 			return m.Run() // no test here needs the binaries (make test's -run 'Allocs$')
 		}
 		microBin = filepath.Join(dir, "micro")
 		greeterBin = filepath.Join(dir, "greeter")
-		for _, b := range []struct{ dir, out, pkg string }{
+		builds := []struct{ dir, out, pkg string }{
 			{".", microBin, "."},
 			{filepath.Join("..", "examples"), greeterBin, "./greeter/srv"},
-		} {
+		}
+		if runsAny("TestDocs") {
+			for _, ex := range []string{"api", "rest"} {
+				exampleBins[ex] = filepath.Join(dir, "example-"+ex)
+				builds = append(builds, struct{ dir, out, pkg string }{filepath.Join("..", "examples"), exampleBins[ex], "./" + ex})
+			}
+		}
+		for _, b := range builds {
 			args := []string{"build", "-o", b.out}
 			if raceEnabled {
 				args = append(args, "-race")
@@ -314,7 +325,7 @@ var (
 // it listens on.
 func startServer(t *testing.T, addr string) (*proc, string) {
 	t.Helper()
-	p := start(t, "micro server", microBin, "server", "--address", addr)
+	p := start(t, "micro server", microBin, "server", "--address", addr, "--api_address", "127.0.0.1:0", "--sidecar_address", "127.0.0.1:0")
 	m := p.await(t, "micro server to print where it serves", serverReady)
 	return p, m[1]
 }
@@ -723,7 +734,7 @@ func TestServerBackends(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			engine := tt.addr(t)
 			direct := []string{"--registry", tt.name, "--registry_address", engine}
-			p := start(t, "micro server", microBin, append(direct, "server", "--address", "127.0.0.1:0")...)
+			p := start(t, "micro server", microBin, append(direct, "server", "--address", "127.0.0.1:0", "--api_address", "", "--sidecar_address", "")...)
 			reg := p.await(t, "micro server to print where it serves", serverReady)[1]
 			if !strings.Contains(p.stdoutText(), "storing into the "+tt.name+" registry") {
 				t.Errorf("micro server does not say it stores into %s:\n%s", tt.name, p.output())

@@ -127,6 +127,8 @@ func newApp(stdout, stderr io.Writer, o *options) *ucli.App {
 		ExitErrHandler: func(*ucli.Context, error) {},
 		Commands: []*ucli.Command{
 			serverCommand(o),
+			apiCommand(o),
+			sidecarCommand(o),
 			listCommand(o),
 			getCommand(o),
 			callCommand(o),

@@ -547,8 +547,18 @@ func TestNew(t *testing.T) {
 
 	dir := filepath.Join(base, "flags")
 	r := runMain(t, nil, "new", "--no-tidy", "--module", "example.com/flags", "--replace", "a.com/x=/src/x", "--replace", "b.com/y=/src/y", dir)
-	if r.code != ExitOK || !strings.Contains(r.stdout, "micro call flags Flags.Call") {
+	if r.code != ExitOK || !strings.Contains(r.stdout, "micro call flags Flags.Call") || !strings.Contains(r.stdout, "edit proto/flags.proto and run make proto") {
 		t.Fatalf("%v", r)
+	}
+	// The API and its generated code are listed and written.
+	for _, f := range []string{"proto/flags.proto", "proto/flags.pb.go", "proto/flags.pb.micro.go"} {
+		full := filepath.Join(dir, filepath.FromSlash(f))
+		if _, err := os.Stat(full); err != nil || !strings.Contains(r.stdout, "  "+full+"\n") {
+			t.Errorf("%s: %v\n%v", f, err, r)
+		}
+	}
+	if mod := read(dir); !strings.Contains(mod, "google.golang.org/protobuf v") {
+		t.Errorf("go.mod requires no protobuf:\n%s", mod)
 	}
 	if mod := read(dir); !strings.Contains(mod, "module example.com/flags\n") ||
 		!strings.Contains(mod, "replace a.com/x => /src/x") || !strings.Contains(mod, "replace b.com/y => /src/y") {
@@ -582,9 +592,19 @@ func TestNew(t *testing.T) {
 		{[]string{"new", "--no-tidy", filepath.Join(base, "1x")}, ExitUsage, "invalid service name"},
 		{[]string{"new", "--no-tidy", dir}, ExitFailure, "not empty"},
 		{[]string{"new"}, ExitUsage, "missing DIR"},
+		{[]string{"new", "--no-tidy", "--module", "example.com/a;b", filepath.Join(base, "semicolon")}, ExitUsage, `module path "example.com/a;b"`},
+		{[]string{"new", "--no-tidy", filepath.Join(base, "go")}, ExitUsage, `module path "go": the go command reserves it`},
+		{[]string{"new", "--no-tidy", filepath.Join(base, "message")}, ExitOK, ""},
+		{[]string{"new", "--no-tidy", filepath.Join(base, "syntax")}, ExitOK, ""},
 	} {
 		if r := runMain(t, nil, tt.args...); r.code != tt.code || !strings.Contains(r.stderr, tt.stderr) {
 			t.Errorf("want exit %d and %q\n%v", tt.code, tt.stderr, r)
+		}
+	}
+	// Refused names left nothing behind.
+	for _, d := range []string{"a.1", "x", "1x", "semicolon", "go"} {
+		if _, err := os.Stat(filepath.Join(base, d)); !os.IsNotExist(err) {
+			t.Errorf("micro new %s, refused, left %v", d, err)
 		}
 	}
 }
@@ -614,7 +634,7 @@ func TestServer(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"micro", "server", "--address", "127.0.0.1:0"}, &stdout, &stderr)
+		done <- Main(ctx, []string{"micro", "server", "--address", "127.0.0.1:0", "--api_address", "127.0.0.1:0", "--sidecar_address", "127.0.0.1:0"}, &stdout, &stderr)
 	}()
 	ready := regexp.MustCompile(`registry\s+go\.micro\.registry at (\S+), storing into the memory registry`)
 	var addr string
@@ -630,7 +650,7 @@ func TestServer(t *testing.T) {
 		t.Errorf("list services on the server:\n%v", r)
 	}
 	// Taking the same address again fails, saying why.
-	r = runMain(t, nil, "server", "--address", addr)
+	r = runMain(t, nil, "server", "--address", addr, "--api_address", "", "--sidecar_address", "")
 	if r.code != ExitFailure || !strings.Contains(r.stderr, "is another micro server, or another program, listening there?") {
 		t.Errorf("a second server on %s:\n%v", addr, r)
 	}

@@ -23,9 +23,11 @@ const microRegistryName = "micro"
 func serverCommand(o *options) *ucli.Command {
 	return &ucli.Command{
 		Name:  "server",
-		Usage: "run the platform on this machine: the registry service and the broker, until Ctrl-C",
+		Usage: "run the platform on this machine: the registry service, the broker, the API gateway and the sidecar, until Ctrl-C",
 		Description: "Hosts the registry service go.micro.registry on --address (127.0.0.1:8000), the\n" +
-			"   address every service's default registry (\"micro\") dials, and connects the broker.\n" +
+			"   address every service's default registry (\"micro\") dials, connects the broker, and\n" +
+			"   serves the API gateway on --api_address (:8080) and the sidecar on --sidecar_address\n" +
+			"   (127.0.0.1:8081), as micro api and micro sidecar do; an empty address leaves one out.\n" +
 			"   The registry service stores into the registry the global --registry names: memory\n" +
 			"   by default (registrations expire after their TTL), or etcd or consul at\n" +
 			"   --registry_address:\n\n" +
@@ -34,13 +36,13 @@ func serverCommand(o *options) *ucli.Command {
 			"   SIGINT or SIGTERM stops it gracefully: it deregisters, ends the watches and lets the\n" +
 			"   calls in progress finish.",
 		ArgsUsage: " ",
-		Flags: []ucli.Flag{
+		Flags: append(append([]ucli.Flag{
 			&ucli.StringFlag{
 				Name:  "address",
 				Usage: "address the registry service listens on, host:port (port 0 picks a free one)",
 				Value: server.DefaultAddress,
 			},
-		},
+		}, apiFlags()...), sidecarFlags()...),
 		Action: func(c *ucli.Context) error {
 			if c.Args().Present() {
 				return usage(c, "unexpected argument %q", c.Args().First())
@@ -68,12 +70,27 @@ func runServer(e *env, addr string) error {
 	if err != nil {
 		return err
 	}
+	var extra []server.Part
+	if e.c.String(flagAPIAddress) != "" {
+		a, err := e.newAPI(false)
+		if err != nil {
+			return err
+		}
+		extra = append(extra, httpPart("api", "API gateway", a))
+	}
+	if e.c.String(flagSidecarAddress) != "" {
+		sc, err := e.newSidecar(false)
+		if err != nil {
+			return err
+		}
+		extra = append(extra, httpPart("sidecar", "sidecar", sc))
+	}
 	srv, err := server.New(server.Components{
 		Registry:      comps.Registry,
 		Transport:     comps.Transport,
 		Broker:        comps.Broker,
 		ServerOptions: comps.ServerOptions,
-	}, server.Address(addr), server.Version(Version), server.Logger(e.log))
+	}, server.Address(addr), server.Version(Version), server.Logger(e.log), server.Parts(extra...))
 	if err != nil {
 		return failure("%v", err)
 	}
@@ -104,4 +121,18 @@ func runServer(e *env, addr string) error {
 	}
 	fmt.Fprintln(e.stdout, "stopped")
 	return nil
+}
+
+// httpPart is the API gateway or the sidecar as a part of micro server.
+func httpPart(name, what string, srv httpServer) server.Part {
+	return server.Part{
+		Name: name,
+		Start: func(ctx context.Context) (string, error) {
+			if err := srv.Start(ctx); err != nil {
+				return "", err
+			}
+			return what + " at http://" + srv.Addr(), nil
+		},
+		Stop: srv.Stop,
+	}
 }

@@ -52,6 +52,7 @@ type options struct {
 	address string
 	version string
 	logger  *slog.Logger
+	parts   []Part
 }
 
 // Address sets where the registry service listens, host:port; port 0
@@ -65,6 +66,11 @@ func Version(v string) Option { return func(o *options) { o.version = v } }
 // Logger sets the logger of the server and the services it hosts.
 // Default: slog.Default().
 func Logger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// Parts adds parts the Server starts after its own (the broker and the
+// registry service), in the order given, and stops before them. Default:
+// none.
+func Parts(p ...Part) Option { return func(o *options) { o.parts = append(o.parts, p...) } }
 
 // Part is one service the Server hosts, started and stopped in order.
 type Part struct {
@@ -99,8 +105,8 @@ type Server struct {
 // New returns a Server over comps, not started. Its parts are, in order:
 // the broker (connected, so that hosted services can publish and
 // subscribe), and the registry service go.micro.registry storing into
-// comps.Registry. The API gateway, the web UI, the sidecar and the
-// platform services are to be added as further parts.
+// comps.Registry; then those [Parts] adds (`micro server` adds the API
+// gateway and the sidecar).
 func New(comps Components, opts ...Option) (*Server, error) {
 	o := options{address: DefaultAddress, logger: slog.Default()}
 	for _, opt := range opts {
@@ -115,7 +121,7 @@ func New(comps Components, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("%w: a broker", ErrMissing)
 	}
 	s := &Server{opts: o, comps: comps}
-	s.parts = []Part{s.brokerPart(), s.registryPart()}
+	s.parts = append([]Part{s.brokerPart(), s.registryPart()}, o.parts...)
 	return s, nil
 }
 

@@ -3,6 +3,7 @@ module github.com/openmicro/examples
 go 1.26.7
 
 require (
+	github.com/gorilla/websocket v1.5.3
 	github.com/openmicro/go-micro v0.0.0
 	github.com/openmicro/go-plugins/broker/mqtt v0.0.0
 	github.com/openmicro/go-plugins/broker/nats v0.0.0
@@ -36,7 +37,6 @@ require (
 	github.com/google/btree v1.1.3 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus v1.0.1 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.1.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.29.0 // indirect

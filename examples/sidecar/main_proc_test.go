@@ -1,0 +1,9 @@
+package sidecar
+
+import (
+	"testing"
+
+	"github.com/openmicro/examples/internal/proctest"
+)
+
+func TestMain(m *testing.M) { proctest.Main(m) }

@@ -29,6 +29,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/openmicro/benchmarks/internal/gatewaybench"
 	"github.com/openmicro/benchmarks/internal/natsbench"
 	"github.com/openmicro/benchmarks/internal/rpcbench"
 	"github.com/openmicro/benchmarks/internal/startbench"
@@ -37,6 +38,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		os.Exit(serve(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "serve-http" {
+		os.Exit(serveHTTP())
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -48,6 +52,7 @@ type config struct {
 	natsAddr         string
 	natsMessages     int
 	examples         string
+	micro            string
 	idle             time.Duration
 }
 
@@ -129,12 +134,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	warmup := fs.Duration("warmup", time.Second, "warm-up before each measured window")
 	duration := fs.Duration("duration", 5*time.Second, "measured window of each run")
 	runs := fs.Int("runs", 3, "runs of each measurement; the median is shown")
-	examples := fs.String("examples", "../examples", "the examples module, whose greeter is started for the start-up and memory rows")
+	examples := fs.String("examples", "../examples", "the examples module, whose greeter is started for the start-up, memory and gateway rows")
+	microDir := fs.String("micro", "../micro", "the micro module, whose binary runs the API gateway for the gateway row")
 	natsAddr := fs.String("nats", envOr("MICRO_TEST_NATS_ADDR", "nats://127.0.0.1:4222"), "NATS server for the broker rows")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg := config{warmup: *warmup, duration: *duration, runs: *runs, concurrency: []int{1, 64}, natsAddr: *natsAddr, natsMessages: 200_000, examples: *examples, idle: startbench.Idle}
+	cfg := config{warmup: *warmup, duration: *duration, runs: *runs, concurrency: []int{1, 64}, natsAddr: *natsAddr, natsMessages: 200_000, examples: *examples, micro: *microDir, idle: startbench.Idle}
 	if *quick {
 		cfg.warmup, cfg.duration, cfg.runs, cfg.natsMessages, cfg.idle = 100*time.Millisecond, 300*time.Millisecond, 1, 20_000, 200*time.Millisecond
 	}
@@ -150,6 +156,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if err := natsRows(ctx, cfg, t); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	if err := gatewayRows(ctx, cfg, t); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
 	}
@@ -183,6 +193,88 @@ func serve(args []string) int {
 	defer cancel()
 	_ = srv.Stop(sctx)
 	return 0
+}
+
+// serveHTTP serves the bare net/http peer of the gateway row until stdin
+// closes or a signal arrives.
+func serveHTTP() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := gatewaybench.ServeBare(ctx, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench serve-http:", err)
+		return 1
+	}
+	return 0
+}
+
+// gatewayConcurrency is the closed loop's concurrency in the gateway row.
+const gatewayConcurrency = 64
+
+// gatewayRows posts JSON through `micro api` to the greeter, and to a
+// bare net/http handler answering the same JSON, alternating within each
+// run; each side is a process of its own, the load generator this one.
+func gatewayRows(ctx context.Context, cfg config, t *table) error {
+	dir, err := os.MkdirTemp("", "bench-gateway-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	greeterBin, err := startbench.BuildGreeter(ctx, cfg.examples, dir)
+	if err != nil {
+		return err
+	}
+	microBin, err := gatewaybench.BuildMicro(ctx, cfg.micro, dir)
+	if err != nil {
+		return err
+	}
+	reg, err := startbench.StartRegistry(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = reg.Stop(sctx)
+	}()
+	greeter, err := gatewaybench.StartGreeter(greeterBin, reg.Addr)
+	if err != nil {
+		return err
+	}
+	defer greeter.Stop()
+	api, apiURL, err := gatewaybench.StartAPI(microBin, reg.Addr)
+	if err != nil {
+		return err
+	}
+	defer api.Stop()
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	bare, bareURL, err := gatewaybench.StartBare(exe, "serve-http")
+	if err != nil {
+		return err
+	}
+	defer bare.Stop()
+	conns := []rpcbench.Conn{gatewaybench.Dial(apiURL, gatewayConcurrency), gatewaybench.Dial(bareURL, gatewayConcurrency)}
+	for _, c := range conns {
+		defer c.Close()
+	}
+	// The greeter registers before it says it started; the gateway finds
+	// it through the registry service on its first request.
+	var loads [2][]rpcbench.Load
+	for range cfg.runs {
+		for i, c := range conns {
+			l, err := rpcbench.RunUnary(ctx, c, gatewayConcurrency, cfg.warmup, cfg.duration)
+			if err != nil {
+				return fmt.Errorf("gateway c=%d (%s): %w", gatewayConcurrency, []string{"micro api", "net/http"}[i], err)
+			}
+			loads[i] = append(loads[i], l)
+		}
+	}
+	a, b := median(loads[0]), median(loads[1])
+	t.add(fmt.Sprintf("gateway HTTP JSON c=%d req/s (vs bare net/http)", gatewayConcurrency), a.PerSecond(), b.PerSecond(), "%.0f", true, "≥ 0.5×")
+	t.add(fmt.Sprintf("gateway c=%d p99 µs", gatewayConcurrency), us1(a.P99), us1(b.P99), "%.1f", false, "")
+	return nil
 }
 
 // child is a server process.

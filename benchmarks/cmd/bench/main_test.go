@@ -23,13 +23,13 @@ func TestQuick(t *testing.T) {
 	}
 	var stdout, stderr bytes.Buffer
 	nats := testenv.Addr(t, "nats", "127.0.0.1:4222")
-	cmd := exec.CommandContext(t.Context(), bin, "-quick", "-nats", "nats://"+nats, "-examples", "../../../examples")
+	cmd := exec.CommandContext(t.Context(), bin, "-quick", "-nats", "nats://"+nats, "-examples", "../../../examples", "-micro", "../../../micro")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("bench -quick: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
-	for _, row := range []string{"unary c=1 req/s", "unary c=64 req/s", "unary c=64 p99 µs", "bidi stream msgs/s", "allocs/call (client+server)", "nats publish 100 B msgs/s", "greeter start to registered ms", "greeter idle RSS MB"} {
+	for _, row := range []string{"unary c=1 req/s", "unary c=64 req/s", "unary c=64 p99 µs", "bidi stream msgs/s", "allocs/call (client+server)", "nats publish 100 B msgs/s", "gateway HTTP JSON c=64 req/s", "greeter start to registered ms", "greeter idle RSS MB"} {
 		line := ""
 		for l := range strings.Lines(out) {
 			if strings.Contains(l, row) {

@@ -242,7 +242,7 @@ func (c *conn) onData(h frameHeader, p []byte) {
 		c.queueCtrl(frameReset, h.id, code)
 	}
 	if accepted {
-		go c.l.fn(s)
+		c.l.dispatch(s)
 	}
 }
 

@@ -246,6 +246,7 @@ func (t *httpTransport) Listen(ctx context.Context, addr string, _ ...transport.
 		raw:     make(map[net.Conn]struct{}),
 		conns:   make(map[*conn]struct{}),
 		idleCh:  make(chan struct{}, 1),
+		work:    make(chan *stream),
 		connCh:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}, nil

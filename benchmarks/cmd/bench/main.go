@@ -136,6 +136,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	runs := fs.Int("runs", 3, "runs of each measurement; the median is shown")
 	examples := fs.String("examples", "../examples", "the examples module, whose greeter is started for the start-up, memory and gateway rows")
 	microDir := fs.String("micro", "../micro", "the micro module, whose binary runs the API gateway for the gateway row")
+	only := fs.String("rows", "rpc,nats,gateway,start", "the groups of rows to run, comma-separated: rpc (unary, stream, allocations), nats, gateway, start (greeter start-up and memory)")
 	natsAddr := fs.String("nats", envOr("MICRO_TEST_NATS_ADDR", "nats://127.0.0.1:4222"), "NATS server for the broker rows")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -150,22 +151,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	groups := map[string]func(context.Context, config, *table) error{"rpc": rpcRows, "nats": natsRows, "gateway": gatewayRows, "start": startRows}
+	want := map[string]bool{}
+	for _, g := range strings.Split(*only, ",") {
+		g = strings.TrimSpace(g)
+		if groups[g] == nil {
+			fmt.Fprintf(stderr, "bench: -rows: unknown group %q; want rpc, nats, gateway or start\n", g)
+			return 2
+		}
+		want[g] = true
+	}
 	t := &table{}
-	if err := rpcRows(ctx, cfg, t); err != nil {
-		fmt.Fprintln(stderr, "bench:", err)
-		return 1
-	}
-	if err := natsRows(ctx, cfg, t); err != nil {
-		fmt.Fprintln(stderr, "bench:", err)
-		return 1
-	}
-	if err := gatewayRows(ctx, cfg, t); err != nil {
-		fmt.Fprintln(stderr, "bench:", err)
-		return 1
-	}
-	if err := startRows(ctx, cfg, t); err != nil {
-		fmt.Fprintln(stderr, "bench:", err)
-		return 1
+	for _, g := range []string{"rpc", "nats", "gateway", "start"} {
+		if !want[g] {
+			continue
+		}
+		if err := groups[g](ctx, cfg, t); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
 	}
 	facts(stdout, cfg, *quick)
 	t.print(stdout)

@@ -57,6 +57,9 @@ func TestBadFlags(t *testing.T) {
 	if code := run([]string{"-runs", "0"}, &stdout, &stderr); code != 2 {
 		t.Errorf("-runs 0: exit %d, want 2", code)
 	}
+	if code := run([]string{"-rows", "rpc,bogus"}, &stdout, &stderr); code != 2 {
+		t.Errorf("unknown row group: exit %d, want 2", code)
+	}
 	if code := run([]string{"-nope"}, &stdout, &stderr); code != 2 {
 		t.Errorf("unknown flag: exit %d, want 2", code)
 	}

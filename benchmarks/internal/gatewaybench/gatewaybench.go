@@ -79,10 +79,18 @@ type lines struct {
 	tail  bytes.Buffer
 }
 
-func start(bin string, ready *regexp.Regexp, args ...string) (*Proc, []string, error) {
+// start runs bin and waits for ready to match a line of its standard
+// output, or of its standard error too when withStderr. Otherwise its
+// standard error, where the gateway logs a line per request, goes to
+// /dev/null: reading it here would load the load generator's process on
+// one side of the comparison only.
+func start(bin string, ready *regexp.Regexp, withStderr bool, args ...string) (*Proc, []string, error) {
 	cmd := exec.Command(bin, args...)
 	r, w := io.Pipe()
-	cmd.Stdout, cmd.Stderr = w, w
+	cmd.Stdout = w
+	if withStderr {
+		cmd.Stderr = w
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, nil, err
@@ -102,10 +110,8 @@ func start(bin string, ready *regexp.Regexp, args ...string) (*Proc, []string, e
 				p.out.tail.WriteString(line + "\n")
 			}
 			if m := ready.FindStringSubmatch(line); m != nil {
-				select {
-				case p.out.found <- m:
-				default:
-				}
+				p.out.found <- m
+				break
 			}
 		}
 		_, _ = io.Copy(io.Discard, r)
@@ -131,7 +137,7 @@ var (
 // StartGreeter starts the greeter binary registered as [Service] in the
 // registry service at regAddr.
 func StartGreeter(bin, regAddr string) (*Proc, error) {
-	p, _, err := start(bin, serviceStarted, "--server_name="+Service, "--registry=micro", "--registry_address="+regAddr,
+	p, _, err := start(bin, serviceStarted, true, "--server_name="+Service, "--registry=micro", "--registry_address="+regAddr,
 		"--server_address=127.0.0.1:0", "--broker_address=127.0.0.1:0")
 	return p, err
 }
@@ -139,7 +145,7 @@ func StartGreeter(bin, regAddr string) (*Proc, error) {
 // StartAPI starts `micro api` on a free loopback port over the registry
 // service at regAddr and returns it with its base URL.
 func StartAPI(microBin, regAddr string) (*Proc, string, error) {
-	p, m, err := start(microBin, apiListening, "--registry=micro", "--registry_address="+regAddr,
+	p, m, err := start(microBin, apiListening, false, "--registry=micro", "--registry_address="+regAddr,
 		"--broker_address=127.0.0.1:0", "api", "--address=127.0.0.1:0")
 	if err != nil {
 		return nil, "", err
@@ -199,7 +205,7 @@ var bareListening = regexp.MustCompile(`bare net/http listening on (\S+);`)
 // StartBare runs exe (the bench binary) with args to serve the bare
 // handler in a process of its own, and returns it with its base URL.
 func StartBare(exe string, args ...string) (*Proc, string, error) {
-	p, m, err := start(exe, bareListening, args...)
+	p, m, err := start(exe, bareListening, false, args...)
 	if err != nil {
 		return nil, "", err
 	}

@@ -7,8 +7,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -48,4 +51,27 @@ func SelfSignedTLS(t testing.TB) *tls.Config {
 		RootCAs:      pool,
 		MinVersion:   tls.VersionTLS13,
 	}
+}
+
+// SelfSignedFiles is [SelfSignedTLS] written to PEM files in a temporary
+// folder of the test, for code that loads its certificate and key from
+// files: it returns their paths and the config (which trusts the
+// certificate when dialling).
+func SelfSignedFiles(t testing.TB) (certFile, keyFile string, cfg *tls.Config) {
+	t.Helper()
+	cfg = SelfSignedTLS(t)
+	c := cfg.Certificates[0]
+	kb, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, cfg
 }

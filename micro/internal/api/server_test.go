@@ -203,7 +203,6 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-
 func TestPanicRecovered(t *testing.T) {
 	e := newEnv(t)
 	h := recoverPanics(e.logger, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))

@@ -36,7 +36,7 @@ func (c *rpcClient) Publish(ctx context.Context, msg Message, _ ...PublishOption
 	}
 	body = bytes.Clone(body) // the broker may keep it; the codec's buffer is reused
 	rpcwire.Put(cdc)
-	h := metadataHeader(ctx)
+	h := metadataHeader(ctx, 3)
 	h[rpcwire.ContentType] = msg.ContentType()
 	h[rpcwire.Topic] = topic
 	h[rpcwire.Id] = id

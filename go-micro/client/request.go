@@ -28,15 +28,29 @@ type request struct {
 // NewRequest returns a Request. Without [WithContentType] the content type
 // is [DefaultContentType] of body.
 func NewRequest(service, endpoint string, body any, opts ...RequestOption) Request {
-	var o RequestOptions
-	for _, opt := range opts {
-		opt(&o)
+	return newRequest(RequestOptions{}, service, endpoint, body, opts)
+}
+
+// newRequest is NewRequest with o as the options before opts.
+func newRequest(o RequestOptions, service, endpoint string, body any, opts []RequestOption) Request {
+	if len(opts) > 0 {
+		o = applyRequestOptions(o, opts)
 	}
 	ct := o.ContentType
 	if ct == "" {
 		ct = DefaultContentType(body)
 	}
 	return &request{service: service, endpoint: endpoint, contentType: ct, body: body, stream: o.Stream}
+}
+
+// applyRequestOptions is apart from newRequest so that only requests with
+// options pay for the RequestOptions escaping to the heap.
+func applyRequestOptions(o RequestOptions, opts []RequestOption) RequestOptions {
+	p := &o
+	for _, opt := range opts {
+		opt(p)
+	}
+	return *p
 }
 
 func (r *request) Service() string     { return r.service }

@@ -56,10 +56,8 @@ func (c *rpcClient) Options() Options { return c.opts }
 // NewRequest is [NewRequest] with Options.ContentType as the default
 // content type when set.
 func (c *rpcClient) NewRequest(service, endpoint string, body any, opts ...RequestOption) Request {
-	if c.opts.ContentType != "" {
-		opts = append([]RequestOption{WithContentType(c.opts.ContentType)}, opts...)
-	}
-	return NewRequest(service, endpoint, body, opts...)
+	// The client's content type comes first, as if given before opts.
+	return newRequest(RequestOptions{ContentType: c.opts.ContentType}, service, endpoint, body, opts)
 }
 
 // NewMessage is [NewMessage] with Options.ContentType as the default

@@ -12,6 +12,7 @@ import (
 	"github.com/openmicro/go-micro/codec"
 	"github.com/openmicro/go-micro/errors"
 	"github.com/openmicro/go-micro/internal/rpcwire"
+	"github.com/openmicro/go-micro/internal/rpcwire/mdctx"
 	"github.com/openmicro/go-micro/metadata"
 	"github.com/openmicro/go-micro/transport"
 )
@@ -31,12 +32,20 @@ func newId() string {
 // dropped, then the protocol's headers. Timeout is set when ctx has a
 // deadline.
 func requestHeader(ctx context.Context, req Request, id string, stream bool) map[string]string {
-	h := metadataHeader(ctx)
+	dl, hasDeadline := ctx.Deadline()
+	n := 4 // Content-Type, Micro-Service, Micro-Endpoint, Micro-Id
+	if hasDeadline {
+		n++
+	}
+	if stream {
+		n++
+	}
+	h := metadataHeader(ctx, n)
 	h[rpcwire.ContentType] = req.ContentType()
 	h[rpcwire.Service] = req.Service()
 	h[rpcwire.Endpoint] = req.Endpoint()
 	h[rpcwire.Id] = id
-	if dl, ok := ctx.Deadline(); ok {
+	if hasDeadline {
 		h[rpcwire.Timeout] = timeoutHeader(time.Until(dl))
 	}
 	if stream {
@@ -46,21 +55,27 @@ func requestHeader(ctx context.Context, req Request, id string, stream bool) map
 }
 
 // metadataHeader returns a new header map holding the metadata of ctx
-// under canonical keys, without the keys the protocol reserves.
-func metadataHeader(ctx context.Context) map[string]string {
-	md, _ := metadata.FromContext(ctx) // a copy: ours to change
-	h := map[string]string(md)
-	if h == nil {
-		return make(map[string]string, 6)
-	}
-	for k, v := range h {
+// under canonical keys, without the keys the protocol reserves. It reads
+// the context's map in place (never changing it) rather than through
+// metadata.FromContext, which would copy it only for us to copy it again.
+//
+// The map has room for n more headers, the protocol's the caller adds, so
+// that adding them does not grow it. n should be exact: a hint over 8
+// entries makes a larger map than 8 entries need.
+func metadataHeader(ctx context.Context, n int) map[string]string {
+	md, _ := ctx.Value(mdctx.Key{}).(metadata.Metadata)
+	h := make(map[string]string, len(md)+n)
+	for k, v := range md {
 		ck := metadata.CanonicalKey(k)
-		if ck != k || rpcwire.Reserved(ck) {
-			delete(h, k)
-			if !rpcwire.Reserved(ck) {
-				h[ck] = v
+		if rpcwire.Reserved(ck) {
+			continue
+		}
+		if ck != k {
+			if _, ok := md[ck]; ok {
+				continue // the key already in canonical form wins
 			}
 		}
+		h[ck] = v
 	}
 	return h
 }

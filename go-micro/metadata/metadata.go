@@ -22,12 +22,17 @@ package metadata
 import (
 	"context"
 	"maps"
+
+	"github.com/openmicro/go-micro/internal/rpcwire/mdctx"
 )
 
 // Metadata is a map of canonical keys to values.
 type Metadata map[string]string
 
-type mdKey struct{}
+// mdKey is shared with go-micro's client and server (see package mdctx),
+// which read and store the map without copying it on the hot path, keeping
+// to the same copy-on-write rule.
+type mdKey = mdctx.Key
 
 // CanonicalKey returns the canonical form of a key: each dash-separated word
 // starts upper case and continues lower case, as in HTTP headers ("a--b"

@@ -16,6 +16,7 @@ import (
 	"github.com/openmicro/go-micro/codec"
 	"github.com/openmicro/go-micro/errors"
 	"github.com/openmicro/go-micro/internal/rpcwire"
+	"github.com/openmicro/go-micro/internal/rpcwire/mdctx"
 	"github.com/openmicro/go-micro/metadata"
 	"github.com/openmicro/go-micro/transport"
 )
@@ -211,7 +212,9 @@ func (c *call) withMetadata(ctx context.Context, extra map[string]string) contex
 	if len(md) == 0 {
 		return ctx
 	}
-	return metadata.NewContext(ctx, md)
+	// md is new, under canonical keys, and no one else holds it: stored as
+	// it is, without the copy metadata.NewContext would make.
+	return context.WithValue(ctx, mdctx.Key{}, md)
 }
 
 // header returns the headers of a response.

@@ -276,6 +276,32 @@ func TestFaultDisconnectDuringOutage(t *testing.T) {
 	}
 }
 
+// TestFaultDisconnectServerSilent: a server that stops answering on its
+// channels (the connection alive, heartbeats flowing, no basic.cancel-ok
+// or channel.close-ok coming back) does not hold Disconnect: ending the
+// subscriptions' consumers waits a bounded time for the server, then the
+// connection is closed under them.
+func TestFaultDisconnectServerSilent(t *testing.T) {
+	e := setup(t)
+	px := newProxy(t, e.server, nil)
+	px.framed()
+	b := e.connected(t, broker.Addrs(amqpURL(px.addr())))
+	for _, q := range []string{"", "g"} {
+		if _, err := b.Subscribe(t.Context(), "silent", func(context.Context, broker.Event) error { return nil }, broker.Queue(q)); err != nil {
+			t.Fatalf("Subscribe (queue %q): %v", q, err)
+		}
+	}
+	px.mute()
+	ctx, cancel := context.WithTimeout(t.Context(), patience)
+	defer cancel()
+	if err := b.Disconnect(ctx); err != nil {
+		t.Fatalf("Disconnect from a silent server: %v", err)
+	}
+	if n := b.logs.count("broker/rabbitmq: the server did not answer in time while ending a subscription"); n == 0 {
+		t.Error("Disconnect returned, but not by giving up on the silent server: the test proves nothing")
+	}
+}
+
 // TestFaultQueueDeleted: when a queue group's queue is deleted under its
 // subscriber (the server cancels the consumer, the connection stays), the
 // subscriber declares it again and goes on.

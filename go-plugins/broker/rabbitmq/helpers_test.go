@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -315,11 +316,13 @@ type proxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	down  bool
-	life  time.Duration // when above 0, each connection is cut after it
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	down   bool
+	frames bool          // forward the server's side frame by frame (see mute)
+	muted  bool          // drop the server's frames on channels other than 0
+	life   time.Duration // when above 0, each connection is cut after it
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
 }
 
 func newProxy(t testing.TB, target string, tlsConfig *tls.Config) *proxy {
@@ -374,7 +377,7 @@ func (p *proxy) serve(c net.Conn) {
 		return
 	}
 	p.conns[c], p.conns[s] = struct{}{}, struct{}{}
-	life := p.life
+	life, frames := p.life, p.frames
 	p.mu.Unlock()
 	if life > 0 {
 		t := time.AfterFunc(life, func() { _ = c.Close(); _ = s.Close() })
@@ -382,12 +385,66 @@ func (p *proxy) serve(c net.Conn) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { _, _ = io.Copy(s, c); _ = s.Close(); _ = c.Close() })
-	wg.Go(func() { _, _ = io.Copy(c, s); _ = s.Close(); _ = c.Close() })
+	wg.Go(func() {
+		if frames {
+			p.forwardFromServer(c, s)
+		} else {
+			_, _ = io.Copy(c, s)
+		}
+		_ = s.Close()
+		_ = c.Close()
+	})
 	wg.Wait()
 	p.mu.Lock()
 	delete(p.conns, c)
 	delete(p.conns, s)
 	p.mu.Unlock()
+}
+
+// forwardFromServer copies the server's AMQP frames to the client: after
+// the protocol header, each frame is type (1 byte), channel (2), size (4),
+// payload and 0xCE. While the proxy mutes channels it drops every frame
+// that is not on channel 0, so the connection stays alive (heartbeats,
+// connection.close-ok) while no channel ever hears back: a server too
+// loaded or blocked to answer.
+func (p *proxy) forwardFromServer(dst, src net.Conn) {
+	r := bufio.NewReaderSize(src, 64<<10)
+	header := make([]byte, 7)
+	for {
+		if _, err := io.ReadFull(r, header); err != nil {
+			return
+		}
+		size := binary.BigEndian.Uint32(header[3:7])
+		frame := make([]byte, 7+int(size)+1)
+		copy(frame, header)
+		if _, err := io.ReadFull(r, frame[7:]); err != nil {
+			return
+		}
+		p.mu.Lock()
+		mute := p.muted
+		p.mu.Unlock()
+		if mute && binary.BigEndian.Uint16(header[1:3]) != 0 {
+			continue
+		}
+		if _, err := dst.Write(frame); err != nil {
+			return
+		}
+	}
+}
+
+// framed forwards the server's side frame by frame from the next
+// connection on, so that mute can act on it.
+func (p *proxy) framed() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frames = true
+}
+
+// mute drops the server's frames on every channel but 0 from now on.
+func (p *proxy) mute() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.muted = true
 }
 
 // cut closes every forwarded connection and refuses new ones until up.

@@ -309,7 +309,7 @@ type session struct {
 	b      *rabbitBroker
 	ctx    context.Context // ends on Disconnect
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // run
+	wg     sync.WaitGroup // run, and the server handshakes of ending subscriptions (see subscriber.bounded)
 	subWG  sync.WaitGroup // subscriber loops
 
 	mu      sync.Mutex

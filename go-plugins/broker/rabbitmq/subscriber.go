@@ -273,11 +273,40 @@ func (sub *subscriber) consume(c *consumer) bool {
 	case <-workers:
 	case <-sub.ctx.Done():
 		lost = false
-		_ = c.ch.Cancel(c.tag, false)
+		cancelled := sub.bounded(func() { _ = c.ch.Cancel(c.tag, false) })
 		<-workers
+		<-cancelled
 	}
-	_ = c.ch.Close()
+	<-sub.bounded(func() { _ = c.ch.Close() })
 	return lost && sub.ctx.Err() == nil
+}
+
+// bounded runs a handshake with the server (amqp091's Cancel and Close
+// wait for its answer, with no deadline) and returns a channel closed when
+// it returned or after closeTimeout, whichever comes first. A handshake
+// still waiting then is left to end with the connection, which the
+// session closes when it stops (its goroutine counts in the session's
+// WaitGroup): a server too loaded or blocked to answer must not hold an
+// Unsubscribe or a Disconnect past its deadline.
+func (sub *subscriber) bounded(f func()) <-chan struct{} {
+	done := make(chan struct{})
+	sub.s.wg.Go(func() {
+		defer close(done)
+		f()
+	})
+	out := make(chan struct{})
+	go func() {
+		defer close(out)
+		t := time.NewTimer(closeTimeout)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			sub.s.b.opts.Logger.Warn("broker/rabbitmq: the server did not answer in time while ending a subscription; leaving it to the connection's close",
+				"topic", sub.topic, "queue", sub.queue, "after", closeTimeout)
+		}
+	}()
+	return out
 }
 
 // handle runs the handler on one delivery and settles it.

@@ -35,7 +35,7 @@ func CORS(origins []string) func(http.Handler) http.Handler {
 	allow := make(map[string]bool, len(origins))
 	any := false
 	for _, o := range origins {
-		o = normOrigin(o)
+		o = NormalizeOrigin(o)
 		if o == "*" {
 			any = true
 		} else if o != "" {
@@ -51,7 +51,7 @@ func CORS(origins []string) func(http.Handler) http.Handler {
 			if len(origins) > 0 {
 				h.Add("Vary", "Origin")
 			}
-			listed := origin != "" && allow[normOrigin(origin)]
+			listed := origin != "" && allow[NormalizeOrigin(origin)]
 			if origin == "" || !listed && !any {
 				if preflight {
 					WriteError(w, r, errors.Forbidden(errorId, "origin %q is not allowed", origin))
@@ -82,8 +82,9 @@ func CORS(origins []string) func(http.Handler) http.Handler {
 	}
 }
 
-// normOrigin is an origin as compared: lower case, without surrounding
-// space or a trailing slash.
-func normOrigin(o string) string {
+// NormalizeOrigin is an origin as allow-lists compare it: lower case,
+// without surrounding space or a trailing slash. The sidecar compares
+// origins the same way.
+func NormalizeOrigin(o string) string {
 	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(o)), "/")
 }

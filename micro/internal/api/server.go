@@ -149,7 +149,7 @@ func (o *options) validate() error {
 		}
 	}
 	for _, origin := range o.origins {
-		if err := checkOrigin(origin); err != nil {
+		if err := CheckOrigin(origin); err != nil {
 			return err
 		}
 	}
@@ -166,8 +166,9 @@ func (o *options) validate() error {
 	return nil
 }
 
-// checkOrigin accepts "*" and scheme://host[:port].
-func checkOrigin(origin string) error {
+// CheckOrigin accepts an allow-list entry: "*" or scheme://host[:port].
+// The sidecar and the micro command check theirs with it.
+func CheckOrigin(origin string) error {
 	if origin == "*" {
 		return nil
 	}

@@ -406,8 +406,8 @@ func (e *env) connectBroker() error {
 	return nil
 }
 
-// corsOrigins reads an allow-list of origins; each is * or
-// scheme://host[:port].
+// corsOrigins reads an allow-list of origins, repeated or comma-separated;
+// each is * or scheme://host[:port] (api.CheckOrigin).
 func corsOrigins(c *ucli.Context, flag string) ([]string, error) {
 	var out []string
 	for _, v := range c.StringSlice(flag) {
@@ -416,12 +416,8 @@ func corsOrigins(c *ucli.Context, flag string) ([]string, error) {
 			if o == "" {
 				continue
 			}
-			if o != "*" {
-				u, err := url.Parse(o)
-				if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-					return nil, usage(c, "--%s %q: want an origin such as https://app.example.com, or *", flag, o)
-				}
-				o = strings.TrimSuffix(o, "/")
+			if api.CheckOrigin(o) != nil {
+				return nil, usage(c, "--%s %q: want an origin such as https://app.example.com, or *", flag, o)
 			}
 			out = append(out, o)
 		}

@@ -40,6 +40,7 @@ func TestNewOptions(t *testing.T) {
 		{"negative TTL", []Option{reg, App("a", "127.0.0.1:9"), RegisterTTL(-1)}, ErrInvalidOption, "TTL"},
 		{"zero interval", []Option{reg, App("a", "127.0.0.1:9"), RegisterInterval(0)}, ErrInvalidOption, "interval"},
 		{"interval not below TTL", []Option{reg, App("a", "127.0.0.1:9"), RegisterTTL(time.Second), RegisterInterval(time.Second)}, ErrInvalidOption, "lapse"},
+		{"origin not an origin", []Option{reg, CORSOrigins("app.example.com")}, ErrInvalidOption, "want * or scheme://host[:port]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -286,12 +286,6 @@ func parseSocket(q url.Values) (*socket, error) {
 	return ss, nil
 }
 
-// normOrigin is an origin as compared: lower case, without surrounding
-// space or a trailing slash.
-func normOrigin(o string) string {
-	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(o)), "/")
-}
-
 // deliverer returns the broker handler of ss: it puts each event in the
 // socket's buffer without waiting, and closes the socket as a slow
 // consumer when the buffer is full. For a plain socket the event is acked

@@ -13,6 +13,7 @@ import (
 	merrors "github.com/openmicro/go-micro/errors"
 	"github.com/openmicro/go-micro/registry"
 	"github.com/openmicro/go-micro/registry/memory"
+	"github.com/openmicro/micro/internal/api"
 )
 
 // checkingRegistry keeps nothing: Register and Deregister only check that
@@ -152,7 +153,7 @@ func FuzzBrowserRefused(f *testing.F) {
 		r.Header.Set("Origin", origin)
 		r.Header.Set("Sec-Fetch-Site", site)
 		why := s.browserRefused(r)
-		listed := normOrigin(r.Header.Get("Origin")) == "http://app.example"
+		listed := api.NormalizeOrigin(r.Header.Get("Origin")) == "http://app.example"
 		if listed && why != "" {
 			t.Fatalf("a listed origin %q refused: %s", origin, why)
 		}

@@ -20,6 +20,7 @@ import (
 
 	merrors "github.com/openmicro/go-micro/errors"
 	"github.com/openmicro/go-micro/registry"
+	"github.com/openmicro/micro/internal/api"
 )
 
 // errorID is the id of the errors the sidecar itself answers with.
@@ -85,7 +86,7 @@ func New(opts ...Option) (*Server, error) {
 	}
 	s := &Server{opts: o, sockets: make(map[*socket]struct{}), token: rand.Text()}
 	for _, origin := range o.origins {
-		switch origin = normOrigin(origin); origin {
+		switch origin = api.NormalizeOrigin(origin); origin {
 		case "":
 		case "*":
 			s.anyOrigin = true
@@ -147,6 +148,14 @@ func (o *options) check() error {
 		return bad("keep-alive %v: want more than 0", o.keepAlive)
 	case o.requestTimeout < 0:
 		return bad("request timeout %v: want 0 or more", o.requestTimeout)
+	}
+	for _, origin := range o.origins {
+		if origin = api.NormalizeOrigin(origin); origin == "" {
+			continue
+		}
+		if err := api.CheckOrigin(origin); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidOption, err)
+		}
 	}
 	if o.appName == "" {
 		if o.appAddress != "" {
@@ -223,7 +232,7 @@ func (s *Server) browserRefused(r *http.Request) string {
 	origin := r.Header.Get("Origin")
 	site := r.Header.Get("Sec-Fetch-Site")
 	switch {
-	case s.anyOrigin || (origin != "" && slices.Contains(s.origins, normOrigin(origin))):
+	case s.anyOrigin || (origin != "" && slices.Contains(s.origins, api.NormalizeOrigin(origin))):
 		return ""
 	case origin != "" && !sameHost(origin, r.Host):
 		return fmt.Sprintf("origin %q is not allowed: list it in the CORS origins to let its pages call the sidecar", origin)
@@ -237,7 +246,7 @@ func (s *Server) browserRefused(r *http.Request) string {
 
 // sameHost reports whether origin, an http or https origin, names host.
 func sameHost(origin, host string) bool {
-	u, err := url.Parse(normOrigin(origin))
+	u, err := url.Parse(api.NormalizeOrigin(origin))
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && strings.EqualFold(u.Host, host)
 }
 

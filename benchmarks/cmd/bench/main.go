@@ -39,9 +39,6 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		os.Exit(serve(os.Args[2:]))
 	}
-	if len(os.Args) > 1 && os.Args[1] == "serve-http" {
-		os.Exit(serveHTTP())
-	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -185,7 +182,16 @@ func serve(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := rpcbench.Serve(ctx, args[0], "127.0.0.1:0")
+	var srv interface {
+		Addr() string
+		Stop(context.Context) error
+	}
+	var err error
+	if args[0] == gatewaybench.System {
+		srv, err = gatewaybench.ServeBare("127.0.0.1:0")
+	} else {
+		srv, err = rpcbench.Serve(ctx, args[0], "127.0.0.1:0")
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench serve:", err)
 		return 1
@@ -196,18 +202,6 @@ func serve(args []string) int {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Stop(sctx)
-	return 0
-}
-
-// serveHTTP serves the bare net/http peer of the gateway row until stdin
-// closes or a signal arrives.
-func serveHTTP() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := gatewaybench.ServeBare(ctx, os.Stdin, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "bench serve-http:", err)
-		return 1
-	}
 	return 0
 }
 
@@ -250,16 +244,12 @@ func gatewayRows(ctx context.Context, cfg config, t *table) error {
 		return err
 	}
 	defer api.Stop()
-	exe, err := os.Executable()
+	bare, err := startChild(ctx, gatewaybench.System)
 	if err != nil {
 		return err
 	}
-	bare, bareURL, err := gatewaybench.StartBare(exe, "serve-http")
-	if err != nil {
-		return err
-	}
-	defer bare.Stop()
-	conns := []rpcbench.Conn{gatewaybench.Dial(apiURL, gatewayConcurrency), gatewaybench.Dial(bareURL, gatewayConcurrency)}
+	defer bare.stop()
+	conns := []rpcbench.Conn{gatewaybench.Dial(apiURL, gatewayConcurrency), gatewaybench.Dial("http://"+bare.addr, gatewayConcurrency)}
 	for _, c := range conns {
 		defer c.Close()
 	}

@@ -175,42 +175,32 @@ func Handler() http.Handler {
 	})
 }
 
-// ServeBare serves [Handler] on a free loopback port until stdin closes
-// or ctx ends, after printing its base URL on stdout (the bench binary's
-// "serve-http" mode).
-func ServeBare(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lis) }()
-	fmt.Fprintf(stdout, "bare net/http listening on %s;\n", lis.Addr())
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { _, _ = io.Copy(io.Discard, stdin); cancel() }()
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return err
-	}
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer scancel()
-	return srv.Shutdown(sctx)
+// System is the name the bench binary serves the bare handler under
+// ("bench serve http-json"), beside rpcbench's systems.
+const System = "http-json"
+
+// Bare is the bare net/http peer, serving [Handler].
+type Bare struct {
+	lis net.Listener
+	srv *http.Server
 }
 
-var bareListening = regexp.MustCompile(`bare net/http listening on (\S+);`)
-
-// StartBare runs exe (the bench binary) with args to serve the bare
-// handler in a process of its own, and returns it with its base URL.
-func StartBare(exe string, args ...string) (*Proc, string, error) {
-	p, m, err := start(exe, bareListening, false, args...)
+// ServeBare serves [Handler] on addr (host:port, port 0 for a free one).
+func ServeBare(addr string) (*Bare, error) {
+	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	return p, "http://" + m[1], nil
+	b := &Bare{lis: lis, srv: &http.Server{Handler: Handler(), ReadHeaderTimeout: 10 * time.Second}}
+	go func() { _ = b.srv.Serve(lis) }()
+	return b, nil
 }
+
+// Addr is where it listens, host:port.
+func (b *Bare) Addr() string { return b.lis.Addr().String() }
+
+// Stop shuts it down gracefully within ctx.
+func (b *Bare) Stop(ctx context.Context) error { return b.srv.Shutdown(ctx) }
 
 // Conn posts the request to base+[Path] over one keep-alive client, for
 // rpcbench's closed loop.

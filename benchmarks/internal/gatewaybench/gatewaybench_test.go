@@ -14,9 +14,16 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestBare checks the bare peer and the Conn against each other, and
 // that Echo fails on a wrong answer rather than counting it.
 func TestBare(t *testing.T) {
-	srv := httptest.NewServer(Handler())
-	defer srv.Close()
-	c := Dial(srv.URL, 4)
+	srv, err := ServeBare("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := srv.Stop(t.Context()); err != nil {
+			t.Error(err)
+		}
+	}()
+	c := Dial("http://"+srv.Addr(), 4)
 	defer c.Close()
 	for range 3 {
 		if err := c.Echo(t.Context()); err != nil {

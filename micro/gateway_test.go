@@ -317,9 +317,7 @@ func (d *docsEnv) apply(t *testing.T, dir []string) {
 			return
 		}
 		start(t, args[0]+" example", bin, append([]string{"--registry_address", d.g.reg}, args[2:]...)...)
-		eventually(t, args[1]+" to register", margin, func() bool {
-			return micro(t, append(reg, "get", "service", args[1])...).code == 0
-		})
+		d.apply(t, []string{"wait", args[1]})
 		d.examplesRunning[key] = true
 	default:
 		t.Fatalf("unknown test directive %q", what)

@@ -91,12 +91,15 @@
 // Changes made through the same Registry value are reported exactly: after
 // each Register and Deregister, and before they return, the registry reads
 // the service again and hands that state to its watchers, so they see
-// every such change, in order. Changes made elsewhere (other processes,
-// expiry) are seen through the blocking queries, with two limits: changes
-// between two reads of one watcher are merged (a node registered and
-// removed in between is not seen at all), and consul keeps no index of a
-// removal, so several removals seen in one read come after the read's other
-// changes, oldest registration first.
+// every such change, in order. A GetService hands its read to the watchers
+// of that name too, so a watcher never leaves unreported a state its
+// registry has answered with: a cache over the registry that refetches on
+// each event cannot keep a node no watcher reported gone. Changes made
+// elsewhere (other processes, expiry) are seen through the blocking
+// queries, with two limits: changes between two reads are merged (a node
+// registered and removed in between is not seen at all), and consul keeps
+// no index of a removal, so several removals seen in one read come after
+// the read's other changes, oldest registration first.
 //
 // # Concurrency
 //

@@ -3,6 +3,7 @@ package consul
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -235,5 +236,60 @@ func TestRegisterDeregisterRace(t *testing.T) {
 		if inAgent != kept {
 			t.Fatalf("round %d: the agent has the node: %v, the registry keeps it: %v", i, inAgent, kept)
 		}
+	}
+}
+
+// TestWatchSeesWhatGetServiceSaw: a node registered and removed elsewhere
+// between two reads of a watcher is no change to the watcher's own reads,
+// but a GetService of the same registry in between answered with it. A
+// cache over the registry stored that answer and refetches only on
+// events, so the watcher must report the node's removal; the watch of a
+// client stuck with a stopped greeter in CI came from this.
+func TestWatchSeesWhatGetServiceSaw(t *testing.T) {
+	t.Parallel()
+	a := consultest.Start(t)
+	r := testRegistry(t, a.Addr())
+	writer := testRegistry(t, a.Addr())
+	const name = "seen-between"
+	// A watcher whose reads the test makes itself, known to r as a
+	// running one is.
+	w := &watcher{r: r, service: name, views: make(map[string]*view),
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if err := w.baseline(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	w.ctx, w.cancel = context.WithCancel(t.Context())
+	defer w.cancel()
+	r.mu.Lock()
+	r.watchers[w] = struct{}{}
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.watchers, w)
+		r.mu.Unlock()
+	}()
+
+	if err := writer.Register(t.Context(), svc(name, "n1", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := nodesOf(t, r, name); err != nil || len(ids) != 1 || ids[0] != "n1" {
+		t.Fatalf("GetService through the watcher's registry = %v, %v; want n1", ids, err)
+	}
+	if err := writer.Deregister(t.Context(), svc(name, "n1", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	// The watcher's next read (non-blocking: consul's index has moved past
+	// the baseline's) finds what its first read found: no node.
+	if err := w.pollService(); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var got []string
+	for _, res := range w.queue {
+		got = append(got, fmt.Sprintf("%s %s", res.Action, res.Service.Nodes[0].Id))
+	}
+	if want := []string{"create n1", "delete n1"}; !slices.Equal(got, want) {
+		t.Fatalf("the watcher reported %q, want %q", got, want)
 	}
 }

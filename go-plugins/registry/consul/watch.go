@@ -59,14 +59,7 @@ func (r *consulRegistry) Watch(ctx context.Context, opts ...registry.WatchOption
 // through its registry, in order, however its own blocking query is
 // timed. Errors are ignored: the watchers' queries catch up.
 func (r *consulRegistry) poke(ctx context.Context, name string) {
-	r.mu.Lock()
-	var ws []*watcher
-	for w := range r.watchers {
-		if w.service == "" || w.service == name {
-			ws = append(ws, w)
-		}
-	}
-	r.mu.Unlock()
+	ws := r.watchersOf(name)
 	if len(ws) == 0 {
 		return
 	}
@@ -77,6 +70,37 @@ func (r *consulRegistry) poke(ctx context.Context, name string) {
 	if err != nil {
 		return
 	}
+	feed(ws, name, snap)
+}
+
+// share hands snap, a read of name made for someone else (GetService), to
+// the watchers interested in name. Without it a watcher could skip a state
+// its registry's reader has seen: a node registered and removed between
+// two of the watcher's own reads is no change to the watcher, but a cache
+// that read the node in between would keep it, since no event says it
+// went.
+func (r *consulRegistry) share(name string, snap *snapshot) {
+	if ws := r.watchersOf(name); len(ws) > 0 {
+		feed(ws, name, snap)
+	}
+}
+
+// watchersOf returns the watchers interested in name.
+func (r *consulRegistry) watchersOf(name string) []*watcher {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ws []*watcher
+	for w := range r.watchers {
+		if w.service == "" || w.service == name {
+			ws = append(ws, w)
+		}
+	}
+	return ws
+}
+
+// feed reports to each of ws what changed from its view of name to snap,
+// unless snap is older than that view.
+func feed(ws []*watcher, name string, snap *snapshot) {
 	for _, w := range ws {
 		w.viewMu.Lock()
 		w.push(w.apply(name, snap))

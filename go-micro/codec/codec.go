@@ -96,5 +96,20 @@ type Codec interface {
 	String() string
 }
 
+// BodyUnmarshaler is an optional interface of a Codec whose messages are
+// the body alone on the wire, the header travelling in the transport's
+// headers (json, proto and bytes). UnmarshalBody decodes body, one whole
+// message held in memory, into v as ReadBody would read it from a
+// connection carrying only that message: a nil v discards it, an empty
+// body reads as ReadBody reads one (io.EOF from json, an empty message
+// from proto), and targets and malformed input give ReadBody's errors. A
+// format that could hold more than one message in body (JSON) refuses one
+// that does, with an error wrapping ErrInvalidMessage. body is not kept.
+// Transports that receive whole messages use it to spare a stream decoder
+// per message.
+type BodyUnmarshaler interface {
+	UnmarshalBody(body []byte, v any) error
+}
+
 // NewCodec builds a Codec over a connection.
 type NewCodec func(rwc io.ReadWriteCloser) Codec

@@ -61,6 +61,27 @@ func (c *bytesCodec) ReadBody(v any) error {
 	return err
 }
 
+// UnmarshalBody copies body, one whole message, into v without reading a
+// stream; see [codec.BodyUnmarshaler].
+func (c *bytesCodec) UnmarshalBody(body []byte, v any) error {
+	var dst *[]byte
+	switch t := v.(type) {
+	case nil:
+		return nil
+	case *[]byte:
+		dst = t
+	case *Frame:
+		if t != nil {
+			dst = &t.Data
+		}
+	}
+	if dst == nil {
+		return unsupported("read into", v)
+	}
+	*dst = append((*dst)[:0], body...)
+	return nil
+}
+
 // skip reads the rest of the input and drops it.
 func (c *bytesCodec) skip() error {
 	_, err := io.Copy(io.Discard, c.rwc)
@@ -108,4 +129,7 @@ func unsupported(op string, v any) error {
 		codec.ErrUnsupportedType, op, v)
 }
 
-var _ codec.Codec = (*bytesCodec)(nil)
+var (
+	_ codec.Codec           = (*bytesCodec)(nil)
+	_ codec.BodyUnmarshaler = (*bytesCodec)(nil)
+)

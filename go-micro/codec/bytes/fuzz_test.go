@@ -16,6 +16,7 @@ func FuzzBytes(f *testing.F) {
 	f.Add([]byte{0, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		codectest.Decode(bytes.NewCodec, data)
+		codectest.CheckUnmarshalBody(t, bytes.NewCodec, data)
 		var fr bytes.Frame
 		if err := bytes.NewCodec(codectest.NewBuffer(data)).ReadBody(&fr); err != nil {
 			t.Fatalf("ReadBody: %v", err)

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -232,6 +233,20 @@ func Run(t *testing.T, newCodec codec.NewCodec, caps Caps) {
 	if caps.Envelope {
 		t.Run("ReadBodyTwice", func(t *testing.T) { testReadBodyTwice(t, newCodec, caps) })
 	}
+	if _, ok := newCodec(new(Buffer)).(codec.BodyUnmarshaler); ok {
+		t.Run("UnmarshalBody", func(t *testing.T) {
+			for _, b := range bodies(caps) {
+				buf := new(Buffer)
+				if err := newCodec(buf).Write(&codec.Message{Type: codec.Response}, b.value); err != nil {
+					t.Fatalf("Write: %v", err)
+				}
+				CheckUnmarshalBody(t, newCodec, buf.Bytes())
+			}
+			for _, body := range []string{"", " \n", "{", "null", `{"a":1}`, `{}{}`, "\x00\x01"} {
+				CheckUnmarshalBody(t, newCodec, []byte(body))
+			}
+		})
+	}
 	t.Run("WrongType", func(t *testing.T) {
 		buf := new(Buffer)
 		h := codec.Message{Id: "1", Type: codec.Request, Endpoint: "Say.Hello"}
@@ -245,6 +260,83 @@ func Run(t *testing.T, newCodec codec.NewCodec, caps Caps) {
 			t.Fatalf("a failed Write wrote %q", buf.Bytes())
 		}
 	})
+}
+
+// CheckUnmarshalBody checks that the [codec.BodyUnmarshaler] of the codec
+// reads body as its ReadBody reads a connection holding only body, for each
+// kind of target [Decode] uses and those no codec can fill: the same value,
+// or an error of the same kind (codec.ErrInvalidMessage,
+// codec.ErrUnsupportedType, io.EOF, another). UnmarshalBody may refuse,
+// with codec.ErrInvalidMessage, a body that ReadBody reads (or refuses)
+// only the start of. It also checks that the value read does not share body's memory. It
+// does nothing for a codec without UnmarshalBody; fuzz targets call it.
+func CheckUnmarshalBody(t testing.TB, newCodec codec.NewCodec, body []byte) {
+	t.Helper()
+	bu, ok := newCodec(new(Buffer)).(codec.BodyUnmarshaler)
+	if !ok {
+		return
+	}
+	targets := []func() any{
+		func() any { return nil },
+		func() any { return new([]byte) },
+		func() any { return new(wrapperspb.StringValue) },
+		func() any { return new(structpb.Struct) },
+		func() any { return new(map[string]any) },
+	}
+	for _, bad := range badTargets() {
+		targets = append(targets, func() any { return bad })
+	}
+	for _, target := range targets {
+		stream := newCodec(NewBuffer(body))
+		want := target()
+		werr := stream.ReadBody(want)
+		mem := bytes.Clone(body)
+		got := target()
+		gerr := bu.UnmarshalBody(mem, got)
+		for i := range mem {
+			mem[i] ^= 0xff // what was read must not change with it
+		}
+		wk, gk := errKind(werr), errKind(gerr)
+		if (wk == "nil" || wk == "unsupported") && gk == "invalid" {
+			// Refused as more than one message: ReadBody must have left
+			// something after what it read (or refused).
+			if rest := stream.ReadBody(nil); rest == io.EOF {
+				t.Fatalf("%T from %q: UnmarshalBody = %v, but ReadBody read the whole body", want, body, gerr)
+			}
+			continue
+		}
+		if wk != gk {
+			t.Fatalf("%T from %q: UnmarshalBody = %v, ReadBody = %v", want, body, gerr, werr)
+		}
+		if wk == "nil" && !sameValue(got, want) {
+			t.Fatalf("%T from %q: UnmarshalBody read %v, ReadBody %v", want, body, got, want)
+		}
+	}
+}
+
+// errKind sorts a decoding error for CheckUnmarshalBody.
+func errKind(err error) string {
+	switch {
+	case err == nil:
+		return "nil"
+	case err == io.EOF:
+		return "eof"
+	case errors.Is(err, codec.ErrInvalidMessage):
+		return "invalid"
+	case errors.Is(err, codec.ErrUnsupportedType):
+		return "unsupported"
+	}
+	return "other"
+}
+
+func sameValue(a, b any) bool {
+	switch a := a.(type) {
+	case proto.Message:
+		return proto.Equal(a, b.(proto.Message))
+	case *[]byte:
+		return bytes.Equal(*a, *b.(*[]byte))
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 // sized returns a body of about n bytes the codec accepts, and how to

@@ -26,10 +26,16 @@
 // targets receive the JSON text of the value. A nil target discards the
 // value. A target that can take no value (not a pointer, a nil pointer)
 // gives an error wrapping [codec.ErrUnsupportedType], and the value is
-// consumed all the same, so the next ReadBody reads the next value. At the end of the input ReadBody returns io.EOF (or nil for a nil
+// consumed all the same, so the next ReadBody reads the next value. At the
+// end of the input ReadBody returns io.EOF (or nil for a nil
 // target, as there is nothing to discard). Malformed or truncated JSON, and
 // JSON that does not fit the target, give an error wrapping
 // [codec.ErrInvalidMessage] and the parser's error.
+//
+// UnmarshalBody ([codec.BodyUnmarshaler]) decodes one whole body held in
+// memory as ReadBody would, without a stream decoder; content after the
+// value is refused with [codec.ErrInvalidMessage]. The client and server
+// decode the messages of a transport with it.
 //
 // [Marshal] and [Unmarshal] encode and decode one body the same way, for
 // code that holds a body outside a codec (an HTTP gateway, for example).

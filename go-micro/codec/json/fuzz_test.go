@@ -21,6 +21,7 @@ func FuzzJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		codectest.Decode(json.NewCodec, data)
+		codectest.CheckUnmarshalBody(t, json.NewCodec, data)
 		var raw []byte
 		_ = json.Unmarshal(data, &raw)
 		roundTripAny(t, data)

@@ -1,6 +1,7 @@
 package json
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"sync"
@@ -73,6 +74,51 @@ func (c *jsonCodec) ReadBody(v any) error {
 		return c.decode((*stdjson.RawMessage)(t))
 	}
 	return c.decode(v)
+}
+
+// UnmarshalBody decodes body, one whole JSON message, into v without a
+// stream decoder; see [codec.BodyUnmarshaler]. Content after the value is
+// refused.
+func (c *jsonCodec) UnmarshalBody(body []byte, v any) error {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		if v == nil {
+			return nil // ReadBody's skip of nothing
+		}
+		return io.EOF
+	}
+	switch t := v.(type) {
+	case nil:
+		return validBody(body)
+	case proto.Message:
+		if !t.ProtoReflect().IsValid() {
+			return refuseBody(body, v)
+		}
+		return unmarshalProto(body, t)
+	case *[]byte:
+		if t == nil {
+			return refuseBody(body, v)
+		}
+		return copyRaw(t, body)
+	}
+	return decodeError(v, stdjson.Unmarshal(body, v))
+}
+
+// validBody reports a body that is not one JSON value.
+func validBody(body []byte) error {
+	if !stdjson.Valid(body) {
+		return invalid(errNotJSON)
+	}
+	return nil
+}
+
+// refuseBody is refuse for a body in memory: malformed input first, then
+// the unsupported target.
+func refuseBody(body []byte, v any) error {
+	if err := validBody(body); err != nil {
+		return err
+	}
+	return unsupported("read into", v)
 }
 
 // skip reads the next value and drops it.
@@ -160,4 +206,7 @@ func (c *jsonCodec) String() string { return Name }
 // keepBuffer is the largest scratch buffer a codec keeps between messages.
 const keepBuffer = 64 << 10
 
-var _ codec.Codec = (*jsonCodec)(nil)
+var (
+	_ codec.Codec           = (*jsonCodec)(nil)
+	_ codec.BodyUnmarshaler = (*jsonCodec)(nil)
+)

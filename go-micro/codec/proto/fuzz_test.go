@@ -17,6 +17,7 @@ func FuzzProto(f *testing.F) {
 	f.Add([]byte{0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		codectest.Decode(microproto.NewCodec, data)
+		codectest.CheckUnmarshalBody(t, microproto.NewCodec, data)
 		first := new(structpb.Struct)
 		if err := microproto.NewCodec(codectest.NewBuffer(data)).ReadBody(first); err != nil {
 			return

@@ -66,6 +66,30 @@ func (c *protoCodec) ReadBody(v any) error {
 	return c.refuse(v)
 }
 
+// UnmarshalBody decodes body, one whole message, into v without reading a
+// stream; see [codec.BodyUnmarshaler]. A *[]byte gets a copy of body.
+func (c *protoCodec) UnmarshalBody(body []byte, v any) error {
+	switch t := v.(type) {
+	case nil:
+		return nil
+	case proto.Message:
+		if !t.ProtoReflect().IsValid() {
+			return unsupported("read into", v)
+		}
+		if err := proto.Unmarshal(body, t); err != nil {
+			return fmt.Errorf("%w: %w", codec.ErrInvalidMessage, err)
+		}
+		return nil
+	case *[]byte:
+		if t == nil {
+			return unsupported("read into", v)
+		}
+		*t = append((*t)[:0], body...)
+		return nil
+	}
+	return unsupported("read into", v)
+}
+
 // skip reads the rest of the input and drops it.
 func (c *protoCodec) skip() error {
 	_, err := io.Copy(io.Discard, c.rwc)
@@ -134,4 +158,7 @@ func unsupported(op string, v any) error {
 		codec.ErrUnsupportedType, op, v)
 }
 
-var _ codec.Codec = (*protoCodec)(nil)
+var (
+	_ codec.Codec           = (*protoCodec)(nil)
+	_ codec.BodyUnmarshaler = (*protoCodec)(nil)
+)

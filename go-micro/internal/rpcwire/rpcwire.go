@@ -78,14 +78,16 @@ func Metadata(h map[string]string) metadata.Metadata {
 // buffer and returns its bytes, Decode reads one message from given bytes.
 // It is not safe for concurrent use.
 //
-// Encode reuses one codec, as writing leaves no state behind; Decode makes
-// a fresh one over the body each time, because a decoder may buffer input
-// past the value it read (encoding/json does), and a body must never leak
-// into the next message's decode. A body's bytes after the first value are
-// ignored.
+// Encode reuses one codec, as writing leaves no state behind. Decode hands
+// the body to the codec's [codec.BodyUnmarshaler] when it has one (json,
+// proto and bytes), which decodes it in place; otherwise it makes a fresh
+// codec over the body each time, because a decoder may buffer input past
+// the value it read, and a body must never leak into the next message's
+// decode. Such a codec ignores a body's bytes after the first message.
 type Codec struct {
 	buf         buffer
 	c           codec.Codec
+	bu          codec.BodyUnmarshaler // c's, when it has one
 	nc          codec.NewCodec
 	contentType string
 }
@@ -99,6 +101,7 @@ func NewCodec(contentType string) (*Codec, error) {
 	}
 	c := &Codec{contentType: contentType, nc: nc}
 	c.c = nc(&c.buf)
+	c.bu, _ = c.c.(codec.BodyUnmarshaler)
 	return c, nil
 }
 
@@ -161,6 +164,14 @@ func (c *Codec) Encode(m *codec.Message, v any) ([]byte, error) {
 // and the body into v (nil discards it). An empty body leaves v unchanged.
 // body is read in place and not kept.
 func (c *Codec) Decode(body []byte, m *codec.Message, t codec.MessageType, v any) error {
+	if c.bu != nil {
+		// A bare body: the header is in the transport's headers.
+		err := c.bu.UnmarshalBody(body, v)
+		if err == io.EOF {
+			return nil
+		}
+		return err
+	}
 	c.buf.r, c.buf.off = body, 0
 	defer func() { c.buf.r = nil }()
 	d := c.nc(&c.buf)

@@ -1,6 +1,7 @@
 package rpcwire
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/openmicro/go-micro/codec"
@@ -9,21 +10,27 @@ import (
 )
 
 // A body holding more than one value must not leak its rest into the next
-// Decode on the same Codec.
+// Decode on the same Codec. A bare JSON body refuses it (the codec's
+// UnmarshalBody); an envelope codec reads its first message.
 func TestDecodeKeepsNothingBetweenBodies(t *testing.T) {
 	for _, tc := range []struct {
 		ct          string
 		first, next string
+		refused     bool
 	}{
-		{"application/json", `{"a":1}{"a":2}`, `{"a":3}`},
-		{"application/json-rpc", `{"id":"1","result":{"a":1}}` + "\n" + `{"id":"2","result":{"a":2}}`, `{"id":"3","result":{"a":3}}`},
+		{"application/json", `{"a":1}{"a":2}`, `{"a":3}`, true},
+		{"application/json-rpc", `{"id":"1","result":{"a":1}}` + "\n" + `{"id":"2","result":{"a":2}}`, `{"id":"3","result":{"a":3}}`, false},
 	} {
 		c, err := NewCodec(tc.ct)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var v struct{ A int }
-		if err := c.Decode([]byte(tc.first), &codec.Message{}, codec.Response, &v); err != nil || v.A != 1 {
+		err = c.Decode([]byte(tc.first), &codec.Message{}, codec.Response, &v)
+		switch {
+		case tc.refused && !errors.Is(err, codec.ErrInvalidMessage):
+			t.Fatalf("%s first: %v %+v, want an error wrapping codec.ErrInvalidMessage", tc.ct, err, v)
+		case !tc.refused && (err != nil || v.A != 1):
 			t.Fatalf("%s first: %v %+v", tc.ct, err, v)
 		}
 		if err := c.Decode([]byte(tc.next), &codec.Message{}, codec.Response, &v); err != nil || v.A != 3 {

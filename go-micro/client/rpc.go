@@ -10,6 +10,7 @@ import (
 	"github.com/openmicro/go-micro/codec"
 	"github.com/openmicro/go-micro/errors"
 	"github.com/openmicro/go-micro/internal/rpcwire"
+	"github.com/openmicro/go-micro/internal/shared"
 	"github.com/openmicro/go-micro/registry"
 	"github.com/openmicro/go-micro/selector"
 	"github.com/openmicro/go-micro/transport"
@@ -115,8 +116,9 @@ func applyCallOptions(co CallOptions, opts []CallOption) CallOptions {
 
 // nodes returns the Next of a call: over the WithAddress addresses, in
 // order and round again, or from the selector. marked says whether the
-// outcomes go to the selector's Mark.
-func (c *rpcClient) nodes(ctx context.Context, req Request, co *CallOptions) (next selector.Next, marked bool, err error) {
+// outcomes go to the selector's Mark. With readOnly, the caller hands the
+// nodes to no user code, so they may be the selector's own (internal/shared).
+func (c *rpcClient) nodes(ctx context.Context, req Request, co *CallOptions, readOnly bool) (next selector.Next, marked bool, err error) {
 	if addrs := co.Address; len(addrs) > 0 {
 		i := 0
 		return func() (*registry.Node, error) {
@@ -129,7 +131,11 @@ func (c *rpcClient) nodes(ctx context.Context, req Request, co *CallOptions) (ne
 		return nil, false, errors.InternalServerError(errorId,
 			"call to %s: the client has no selector (client.Selector) and the call no address (client.WithAddress)", target(req))
 	}
-	next, err = c.opts.Selector.Select(ctx, req.Service(), co.SelectOptions...)
+	if sh, ok := c.opts.Selector.(shared.Selector); ok && readOnly {
+		next, err = sh.SelectShared(ctx, req.Service(), co.SelectOptions...)
+	} else {
+		next, err = c.opts.Selector.Select(ctx, req.Service(), co.SelectOptions...)
+	}
 	if err != nil {
 		return nil, false, selectError(ctx, req, err)
 	}
@@ -169,7 +175,9 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp any, opts ...Call
 	if err := checkCodec(req.ContentType()); err != nil {
 		return codecError(req, err)
 	}
-	next, marked, err := c.nodes(ctx, req, &co)
+	// Without call wrappers no user code sees the node.
+	readOnly := len(c.opts.CallWrappers) == 0 && len(co.CallWrappers) == 0
+	next, marked, err := c.nodes(ctx, req, &co, readOnly)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func (c *rpcClient) Stream(ctx context.Context, req Request, opts ...CallOption)
 	if err := checkCodec(req.ContentType()); err != nil {
 		return nil, codecError(req, err)
 	}
-	next, marked, err := c.nodes(ctx, req, &co)
+	next, marked, err := c.nodes(ctx, req, &co, false)
 	if err != nil {
 		return nil, err
 	}

@@ -109,6 +109,17 @@ type view struct {
 func (s *registrySelector) String() string { return s.opts.name }
 
 func (s *registrySelector) Select(ctx context.Context, service string, opts ...SelectOption) (Next, error) {
+	return s.sel(ctx, service, false, opts)
+}
+
+// SelectShared is Select whose Next returns the stored nodes, not copies,
+// for a caller that only reads them (the client, for a call no wrapper
+// sees); see internal/shared.
+func (s *registrySelector) SelectShared(ctx context.Context, service string, opts ...SelectOption) (Next, error) {
+	return s.sel(ctx, service, true, opts)
+}
+
+func (s *registrySelector) sel(ctx context.Context, service string, shared bool, opts []SelectOption) (Next, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -167,6 +178,7 @@ func (s *registrySelector) Select(ctx context.Context, service string, opts ...S
 		st:      st,
 		service: service,
 		black:   black,
+		shared:  shared,
 		order:   strategy(Pick{Service: service, Key: so.Key, Nodes: nodes, Counter: st.counter(fp)}),
 	}
 	return it.next, nil
@@ -461,6 +473,7 @@ type iter struct {
 	st      *serviceState
 	service string
 	black   *map[string]time.Time // the blacklist Select applied
+	shared  bool                  // hand out the stored nodes, not copies
 	order   []*registry.Node      // the strategy's order; read-only
 	i       int
 	seen    map[string]struct{} // ids handed out, once order[:i] is too long to scan
@@ -483,6 +496,9 @@ func (it *iter) next() (*registry.Node, error) {
 			if until, ok := (*b)[n.Id]; ok && it.s.opts.now().Before(until) {
 				continue
 			}
+		}
+		if it.shared {
+			return n, nil
 		}
 		return registry.CopyNode(n), nil
 	}

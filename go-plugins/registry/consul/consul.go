@@ -511,7 +511,7 @@ func (r *consulRegistry) GetService(ctx context.Context, name string, opts ...re
 	if err != nil {
 		return nil, fmt.Errorf("consul: getting %s: %w", name, err)
 	}
-	r.share(name, snap)
+	snap = r.share(name, snap)
 	out := snap.services()
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%w: %q", registry.ErrNotFound, name)

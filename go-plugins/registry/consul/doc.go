@@ -93,8 +93,11 @@
 // the service again and hands that state to its watchers, so they see
 // every such change, in order. A GetService hands its read to the watchers
 // of that name too, so a watcher never leaves unreported a state its
-// registry has answered with: a cache over the registry that refetches on
-// each event cannot keep a node no watcher reported gone. Changes made
+// registry has answered with; and when a watcher has read a newer state
+// than GetService's own read (consul can answer a plain read with an older
+// index than a blocking query returned), GetService answers with that
+// state. So a cache over the registry that refetches on each event cannot
+// keep a node no watcher reported gone. Changes made
 // elsewhere (other processes, expiry) are seen through the blocking
 // queries, with two limits: changes between two reads are merged (a node
 // registered and removed in between is not seen at all), and consul keeps

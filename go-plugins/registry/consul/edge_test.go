@@ -2,6 +2,7 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -291,5 +292,56 @@ func TestWatchSeesWhatGetServiceSaw(t *testing.T) {
 	}
 	if want := []string{"create n1", "delete n1"}; !slices.Equal(got, want) {
 		t.Fatalf("the watcher reported %q, want %q", got, want)
+	}
+}
+
+// TestGetServiceNotOlderThanWatch: consul 1.13 can answer a plain read
+// with an older index than a blocking query has returned already (a CI run
+// caught it right after a deregistration: the watcher reported the node
+// gone at index 17, the cache's refetch then read it present at 16 and
+// kept it). GetService answers with the newest state its registry's
+// watchers have read, and that older read reports nothing to them.
+func TestGetServiceNotOlderThanWatch(t *testing.T) {
+	t.Parallel()
+	a := consultest.Start(t)
+	r := testRegistry(t, a.Addr())
+	const name = "newer-view"
+	if err := r.Register(t.Context(), svc(name, "n1", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{r: r, service: name, views: make(map[string]*view),
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if err := w.baseline(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	w.ctx, w.cancel = context.WithCancel(t.Context())
+	defer w.cancel()
+	// What a blocking query returning just past consul's index for the
+	// service would say after the node left.
+	w.viewMu.Lock()
+	gone := &view{index: w.views[name].index + 1, insts: map[string]*instance{}}
+	w.views[name] = gone
+	w.viewMu.Unlock()
+	r.mu.Lock()
+	r.watchers[w] = struct{}{}
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.watchers, w)
+		r.mu.Unlock()
+	}()
+
+	if ss, err := r.GetService(t.Context(), name); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("GetService = %v, %v; want registry.ErrNotFound, the watcher's newer state", ss, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.queue) != 0 {
+		t.Fatalf("the older read reported %d changes to the watcher", len(w.queue))
+	}
+	w.viewMu.Lock()
+	defer w.viewMu.Unlock()
+	if w.views[name] != gone {
+		t.Fatal("the older read replaced the watcher's view")
 	}
 }

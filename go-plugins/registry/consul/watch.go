@@ -73,16 +73,31 @@ func (r *consulRegistry) poke(ctx context.Context, name string) {
 	feed(ws, name, snap)
 }
 
-// share hands snap, a read of name made for someone else (GetService), to
-// the watchers interested in name. Without it a watcher could skip a state
-// its registry's reader has seen: a node registered and removed between
-// two of the watcher's own reads is no change to the watcher, but a cache
-// that read the node in between would keep it, since no event says it
-// went.
-func (r *consulRegistry) share(name string, snap *snapshot) {
-	if ws := r.watchersOf(name); len(ws) > 0 {
-		feed(ws, name, snap)
+// share reconciles snap, a read of name made for GetService, with the
+// watchers interested in name, and returns what GetService answers with.
+//
+// A watcher gets snap when it is newer than its view: otherwise it could
+// skip a state its registry's reader has seen (a node registered and
+// removed between two of the watcher's own reads is no change to it, but a
+// cache that read the node in between would keep it, since no event says it
+// went). GetService gets the newest view instead when a watcher has read
+// further than snap: consul can answer a plain read with an older index
+// than a blocking query has already returned (seen on consul 1.13, whose
+// blocking health queries are served by streaming), and a cache that
+// refetches on a watcher's Delete must not store the node the watcher just
+// reported gone.
+func (r *consulRegistry) share(name string, snap *snapshot) *snapshot {
+	ws := r.watchersOf(name)
+	newest := snap
+	for _, w := range ws {
+		w.viewMu.Lock()
+		if v := w.views[name]; v != nil && v.index > newest.index {
+			newest = &snapshot{index: v.index, insts: v.insts}
+		}
+		w.push(w.apply(name, snap))
+		w.viewMu.Unlock()
 	}
+	return newest
 }
 
 // watchersOf returns the watchers interested in name.

@@ -42,9 +42,13 @@
 //
 // A [Server] bounds the reading of each request: its headers within 10s,
 // its body within the [RequestTimeout] (408 otherwise), and closes idle
-// keep-alive connections after 120s. The proxy handler streams bodies and
-// websockets for as long as they take; its request timeout is the wait
-// for the backend's response headers. The handlers used on their own
+// keep-alive connections after 120s. It bounds the writing of the answer
+// as well: within twice the RequestTimeout from the request's start, and
+// past that as long as each write makes progress within the timeout, so a
+// client that stops reading cannot hold a handler. The proxy handler
+// streams bodies and websockets for as long as they take (a hijacked
+// connection keeps no deadline); its request timeout is the wait for the
+// backend's response headers. The handlers used on their own
 // ([RPCHandler], [CallHandler]) leave the reading of bodies to the
 // http.Server they are mounted in.
 //

@@ -38,6 +38,12 @@ type readDeadliner interface {
 	SetReadDeadline(time.Time) error
 }
 
+// writeDeadliner is the part of the net/http ResponseWriters that bounds
+// the writing of a response (http.ResponseController.SetWriteDeadline).
+type writeDeadliner interface {
+	SetWriteDeadline(time.Time) error
+}
+
 // bodyRead lifts the read deadline [Server] set for the request that w
 // answers, once its body is read: the call that follows is bounded by its
 // own deadline, and net/http's read of the connection's next request must

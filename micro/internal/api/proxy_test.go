@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -44,6 +45,14 @@ func (e *env) startBackend(t *testing.T, name string) {
 		select {
 		case <-hold:
 		case <-r.Context().Done():
+		}
+	})
+	mux.HandleFunc("/web/big", func(w http.ResponseWriter, r *http.Request) {
+		chunk := bytes.Repeat([]byte("x"), 32<<10)
+		for range 2048 { // 64 MiB, more than any socket buffers
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
 		}
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -119,6 +128,50 @@ func TestProxy(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestProxyClientStopsReading: a client that stops reading a long proxied
+// response cannot hold the gateway's handler: once a write has made no
+// progress for the request timeout, the request ends (its access line is
+// logged) and the gateway serves on.
+func TestProxyClientStopsReading(t *testing.T) {
+	e := newEnv(t)
+	e.startBackend(t, "go.micro.api.web")
+	s := e.gateway(t, Handler("proxy"), Address("127.0.0.1:0"), RequestTimeout(300*time.Millisecond))
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	if _, err := io.WriteString(c, "GET /web/big HTTP/1.1\r\nHost: gateway\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is read from c.
+	line := poll(t, func() map[string]any {
+		for _, l := range e.logs.accessLines(t) {
+			if l["path"] == "/web/big" {
+				return l
+			}
+		}
+		return nil
+	}, func(l map[string]any) bool { return l != nil })
+	if line["error"] != "response aborted" {
+		t.Errorf("access line %v, want error \"response aborted\"", line)
+	}
+	rsp, err := http.Get("http://" + s.Addr() + "/web/ok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsp.Body.Close()
+	if rsp.StatusCode != http.StatusOK {
+		t.Fatalf("next request: %d", rsp.StatusCode)
 	}
 }
 

@@ -209,6 +209,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, track bool) {
 	if rd, ok := w.(readDeadliner); ok && rd.SetReadDeadline(sw.start.Add(s.o.timeout)) == nil {
 		sw.rd, sw.deadline = rd, true
 	}
+	// The response must be written within the timeout once the call's own
+	// timeout is over, and a long one (a proxied stream) must keep moving:
+	// a client that stops reading would otherwise hold the handler, and
+	// Stop, for ever.
+	if wd, ok := w.(writeDeadliner); ok {
+		if dl := sw.start.Add(2 * s.o.timeout); wd.SetWriteDeadline(dl) == nil {
+			sw.wd, sw.wdl, sw.idle = wd, dl, s.o.timeout
+		}
+	}
 	done := false
 	defer func() {
 		if !done { // the handler panicked (http.ErrAbortHandler goes on up)
@@ -462,6 +471,22 @@ type statusWriter struct {
 	// rd bounds the reading of the request while deadline is set.
 	rd       readDeadliner
 	deadline bool
+	// wd bounds the writing of the response, at wdl; each write moves wdl
+	// to idle from now once less than half of idle is left.
+	wd   writeDeadliner
+	wdl  time.Time
+	idle time.Duration
+}
+
+// moving extends the write deadline of a response still being written.
+func (w *statusWriter) moving() {
+	if w.wd == nil {
+		return
+	}
+	if now := time.Now(); w.wdl.Sub(now) < w.idle/2 {
+		w.wdl = now.Add(w.idle)
+		_ = w.wd.SetWriteDeadline(w.wdl)
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -475,6 +500,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.moving()
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
@@ -488,6 +514,7 @@ func (w *statusWriter) Flush() {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.moving()
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
@@ -497,6 +524,10 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// The connection is the hijacker's now (a websocket): the request's
+	// deadlines do not go with it.
+	_ = c.SetDeadline(time.Time{})
+	w.wd, w.deadline = nil, false
 	if w.status == 0 {
 		w.status = http.StatusSwitchingProtocols
 	}

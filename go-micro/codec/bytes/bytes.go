@@ -39,17 +39,10 @@ func (c *bytesCodec) ReadHeader(*codec.Message, codec.MessageType) error { retur
 // ReadBody reads the rest of the input into v. A target it cannot fill
 // still consumes the input.
 func (c *bytesCodec) ReadBody(v any) error {
-	var dst *[]byte
-	switch t := v.(type) {
-	case nil:
+	if v == nil {
 		return c.skip()
-	case *[]byte:
-		dst = t
-	case *Frame:
-		if t != nil {
-			dst = &t.Data
-		}
 	}
+	dst := dest(v)
 	if dst == nil {
 		if err := c.skip(); err != nil {
 			return err
@@ -64,21 +57,28 @@ func (c *bytesCodec) ReadBody(v any) error {
 // UnmarshalBody copies body, one whole message, into v without reading a
 // stream; see [codec.BodyUnmarshaler].
 func (c *bytesCodec) UnmarshalBody(body []byte, v any) error {
-	var dst *[]byte
-	switch t := v.(type) {
-	case nil:
+	if v == nil {
 		return nil
-	case *[]byte:
-		dst = t
-	case *Frame:
-		if t != nil {
-			dst = &t.Data
-		}
 	}
+	dst := dest(v)
 	if dst == nil {
 		return unsupported("read into", v)
 	}
 	*dst = append((*dst)[:0], body...)
+	return nil
+}
+
+// dest returns the byte slice a body is read into for the target v, or nil
+// when v cannot take one.
+func dest(v any) *[]byte {
+	switch t := v.(type) {
+	case *[]byte:
+		return t
+	case *Frame:
+		if t != nil {
+			return &t.Data
+		}
+	}
 	return nil
 }
 

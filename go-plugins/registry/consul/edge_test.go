@@ -240,6 +240,29 @@ func TestRegisterDeregisterRace(t *testing.T) {
 	}
 }
 
+// stepWatcher returns a watcher of service from its baseline, known to r
+// as a running one is (so Register, Deregister and GetService feed it), but
+// whose reads the test makes itself (pollService).
+func stepWatcher(t *testing.T, r *consulRegistry, service string) *watcher {
+	t.Helper()
+	w := &watcher{r: r, service: service, views: make(map[string]*view),
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if err := w.baseline(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	w.ctx, w.cancel = context.WithCancel(t.Context())
+	r.mu.Lock()
+	r.watchers[w] = struct{}{}
+	r.mu.Unlock()
+	t.Cleanup(func() {
+		r.mu.Lock()
+		delete(r.watchers, w)
+		r.mu.Unlock()
+		w.cancel()
+	})
+	return w
+}
+
 // TestWatchSeesWhatGetServiceSaw: a node registered and removed elsewhere
 // between two reads of a watcher is no change to the watcher's own reads,
 // but a GetService of the same registry in between answered with it. A
@@ -252,23 +275,7 @@ func TestWatchSeesWhatGetServiceSaw(t *testing.T) {
 	r := testRegistry(t, a.Addr())
 	writer := testRegistry(t, a.Addr())
 	const name = "seen-between"
-	// A watcher whose reads the test makes itself, known to r as a
-	// running one is.
-	w := &watcher{r: r, service: name, views: make(map[string]*view),
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
-	if err := w.baseline(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	w.ctx, w.cancel = context.WithCancel(t.Context())
-	defer w.cancel()
-	r.mu.Lock()
-	r.watchers[w] = struct{}{}
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		delete(r.watchers, w)
-		r.mu.Unlock()
-	}()
+	w := stepWatcher(t, r, name)
 
 	if err := writer.Register(t.Context(), svc(name, "n1", 1000)); err != nil {
 		t.Fatal(err)
@@ -309,27 +316,13 @@ func TestGetServiceNotOlderThanWatch(t *testing.T) {
 	if err := r.Register(t.Context(), svc(name, "n1", 1000)); err != nil {
 		t.Fatal(err)
 	}
-	w := &watcher{r: r, service: name, views: make(map[string]*view),
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
-	if err := w.baseline(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	w.ctx, w.cancel = context.WithCancel(t.Context())
-	defer w.cancel()
+	w := stepWatcher(t, r, name)
 	// What a blocking query returning just past consul's index for the
 	// service would say after the node left.
 	w.viewMu.Lock()
 	gone := &view{index: w.views[name].index + 1, insts: map[string]*instance{}}
 	w.views[name] = gone
 	w.viewMu.Unlock()
-	r.mu.Lock()
-	r.watchers[w] = struct{}{}
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		delete(r.watchers, w)
-		r.mu.Unlock()
-	}()
 
 	if ss, err := r.GetService(t.Context(), name); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("GetService = %v, %v; want registry.ErrNotFound, the watcher's newer state", ss, err)

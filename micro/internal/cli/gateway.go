@@ -33,6 +33,7 @@ const (
 	flagSidecarCORS     = "sidecar_cors"
 	flagHealthcheckURL  = "healthcheck_url"
 	flagHealthcheckEach = "healthcheck_interval"
+	flagHealthcheckBad  = "healthcheck_threshold"
 	flagAppName         = "server_name"
 	flagAppAddress      = "server_address"
 	flagGatewayTLS      = "enable_tls"
@@ -154,6 +155,11 @@ func appFlags() []ucli.Flag {
 			Name:  flagHealthcheckEach,
 			Usage: "how often --" + flagHealthcheckURL + " is polled",
 			Value: defaultHealthInterval,
+		},
+		&ucli.IntFlag{
+			Name:  flagHealthcheckBad,
+			Usage: "how many failed checks in a row deregister the app",
+			Value: sidecar.DefaultHealthThreshold,
 		},
 	}
 }
@@ -339,7 +345,11 @@ func (e *env) newSidecar(withApp bool) (*sidecar.Server, error) {
 			if c.Duration(flagHealthcheckEach) <= 0 {
 				return nil, usage(c, "--%s %v: want a positive duration, such as 10s", flagHealthcheckEach, c.Duration(flagHealthcheckEach))
 			}
-			opts = append(opts, sidecar.HealthCheck(hc, c.Duration(flagHealthcheckEach)))
+			if c.Int(flagHealthcheckBad) <= 0 {
+				return nil, usage(c, "--%s %d: want 1 or more", flagHealthcheckBad, c.Int(flagHealthcheckBad))
+			}
+			opts = append(opts, sidecar.HealthCheck(hc, c.Duration(flagHealthcheckEach)),
+				sidecar.HealthThreshold(c.Int(flagHealthcheckBad)))
 		}
 	}
 	parts, err := e.gatewayParts()

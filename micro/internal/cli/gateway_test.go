@@ -42,6 +42,7 @@ func TestGatewayFlags(t *testing.T) {
 		{"sidecar bad app address", []string{"sidecar", "--address", "127.0.0.1:0", "--server_name", "app", "--server_address", "nine"}, ExitUsage, `--server_address "nine": want host:port`},
 		{"sidecar health without app", []string{"sidecar", "--address", "127.0.0.1:0", "--healthcheck_url", "http://127.0.0.1:9/health"}, ExitUsage, "--healthcheck_url needs --server_name"},
 		{"sidecar bad health url", []string{"sidecar", "--address", "127.0.0.1:0", "--server_name", "app", "--server_address", "127.0.0.1:9", "--healthcheck_url", "ftp://x"}, ExitUsage, "want an http:// or https:// URL"},
+		{"sidecar bad health threshold", []string{"sidecar", "--address", "127.0.0.1:0", "--server_name", "app", "--server_address", "127.0.0.1:9", "--healthcheck_url", "http://127.0.0.1:9/health", "--healthcheck_threshold", "0"}, ExitUsage, "--healthcheck_threshold 0: want 1 or more"},
 		{"server bad api address", []string{"server", "--address", "127.0.0.1:0", "--api_address", "x"}, ExitUsage, `--api_address "x": want host:port`},
 	}
 	for _, tt := range tests {

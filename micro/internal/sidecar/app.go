@@ -125,8 +125,8 @@ func (s *Server) firstRegistration(ctx context.Context) (healthy, registered boo
 // appLoop keeps the app registered while it is healthy: it renews the
 // registration every register interval (retrying sooner after a failure,
 // backing off up to the interval) and, with a health check, polls the app,
-// deregistering it when it turns unhealthy and registering it again when
-// it recovers. It returns when ctx ends.
+// deregistering it once healthFails checks in a row failed and registering
+// it again on its next good answer. It returns when ctx ends.
 func (s *Server) appLoop(ctx context.Context, healthy, registered bool) {
 	defer close(s.loopDone)
 	interval := s.opts.interval
@@ -169,6 +169,7 @@ func (s *Server) appLoop(ctx context.Context, healthy, registered bool) {
 	if !healthy {
 		renew.Stop()
 	}
+	bad := 0 // failed health checks in a row
 	var check <-chan time.Time
 	if s.health != nil {
 		t := time.NewTicker(s.opts.healthEvery)
@@ -187,6 +188,11 @@ func (s *Server) appLoop(ctx context.Context, healthy, registered bool) {
 			if ctx.Err() != nil {
 				return
 			}
+			if why == "" {
+				bad = 0
+			} else {
+				bad++
+			}
 			switch {
 			case why == "" && !healthy:
 				healthy = true
@@ -195,11 +201,14 @@ func (s *Server) appLoop(ctx context.Context, healthy, registered bool) {
 				failures, retry = 0, min(firstRetry, interval)
 				register()
 				renew.Reset(next())
+			case why != "" && healthy && bad < s.opts.healthFails:
+				s.opts.logger.Debug("sidecar: a health check failed", "service", s.app.Name,
+					"health_url", s.opts.healthURL, "reason", why, "failed", bad, "threshold", s.opts.healthFails)
 			case why != "" && healthy:
 				healthy = false
 				renew.Stop()
 				s.opts.logger.Warn("sidecar: the app is unhealthy; deregistering it until it recovers",
-					"service", s.app.Name, "health_url", s.opts.healthURL, "reason", why)
+					"service", s.app.Name, "health_url", s.opts.healthURL, "reason", why, "failed", bad)
 				s.deregisterApp(ctx)
 			}
 		}

@@ -146,11 +146,26 @@ func TestAppRegistryDown(t *testing.T) {
 	})
 }
 
-// healthApp is an app whose health endpoint answers 200 or 503 as told.
+// healthApp is an app whose health endpoint answers 200 or 503 as told:
+// 503 while not healthy, and for the next failNext checks.
 type healthApp struct {
 	*httptest.Server
-	healthy atomic.Bool
-	checks  atomic.Int64
+	healthy  atomic.Bool
+	checks   atomic.Int64
+	failNext atomic.Int64
+}
+
+// failing takes one of the checks failNext asks to fail.
+func (a *healthApp) failing() bool {
+	for {
+		n := a.failNext.Load()
+		if n <= 0 {
+			return false
+		}
+		if a.failNext.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
 }
 
 func newHealthApp(t *testing.T, healthy bool) *healthApp {
@@ -163,7 +178,7 @@ func newHealthApp(t *testing.T, healthy bool) *healthApp {
 			http.NotFound(w, r)
 			return
 		}
-		if !a.healthy.Load() {
+		if !a.healthy.Load() || a.failing() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
@@ -171,6 +186,50 @@ func newHealthApp(t *testing.T, healthy bool) *healthApp {
 	}))
 	t.Cleanup(a.Close)
 	return a
+}
+
+// countingRegistry counts the deregistrations of a memory registry.
+type countingRegistry struct {
+	registry.Registry
+	deregs atomic.Int64
+}
+
+func (r *countingRegistry) Deregister(ctx context.Context, s *registry.Service, opts ...registry.DeregisterOption) error {
+	r.deregs.Add(1)
+	return r.Registry.Deregister(ctx, s, opts...)
+}
+
+// TestHealthThreshold: failed checks fewer than the threshold in a row
+// leave the app registered; as many as the threshold deregister it, and the
+// next good answer registers it again.
+func TestHealthThreshold(t *testing.T) {
+	reg := &countingRegistry{Registry: memory.New()}
+	app := newHealthApp(t, true)
+	start(t, Registry(reg), App("app", app.Listener.Addr().String()),
+		HealthCheck(app.URL+"/health", 10*time.Millisecond), HealthThreshold(3),
+		RegisterTTL(time.Minute), RegisterInterval(time.Second))
+	testenv.WaitFor(t, "the healthy app to be registered", func() bool { return nodes(t, reg, "app") != nil })
+
+	// Two failures, then good answers: the checks run one after another,
+	// so once three good answers followed, any deregistration has happened.
+	app.failNext.Store(2)
+	testenv.WaitFor(t, "two failed checks", func() bool { return app.failNext.Load() == 0 })
+	seen := app.checks.Load()
+	testenv.WaitFor(t, "three more checks", func() bool { return app.checks.Load() >= seen+3 })
+	if n := reg.deregs.Load(); n != 0 {
+		t.Fatalf("two failed checks in a row deregistered the app (%d times) with a threshold of 3", n)
+	}
+	if nodes(t, reg, "app") == nil {
+		t.Fatal("the app is not registered after two failed checks")
+	}
+
+	// Three failures in a row: deregistered, then registered again.
+	app.failNext.Store(3)
+	testenv.WaitFor(t, "the app to be deregistered", func() bool { return reg.deregs.Load() == 1 })
+	testenv.WaitFor(t, "the recovered app to be registered", func() bool { return nodes(t, reg, "app") != nil })
+	if n := reg.deregs.Load(); n != 1 {
+		t.Fatalf("deregistered %d times, want 1", n)
+	}
 }
 
 // TestHealthCheck: the app is deregistered while its health URL fails and

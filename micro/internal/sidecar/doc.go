@@ -105,8 +105,9 @@
 // (--register_ttl, --register_interval). While the registry cannot be
 // reached it logs one warning and retries, backing off up to the interval.
 // With [HealthCheck] it GETs the app's health URL every interval: the app
-// is registered only while the answer is 2xx, deregistered when it is not
-// and registered again when it recovers. Redirects are not followed (a
+// is registered once the answer is 2xx, deregistered when it is not
+// [HealthThreshold] times in a row (3 by default, so that one lost answer
+// does not take a working app away) and registered again on its next 2xx. Redirects are not followed (a
 // 3xx is not healthy), no proxy is used, and a health URL that leads back
 // to the sidecar itself is never taken for the app's answer. Stop
 // deregisters it, within its ctx.

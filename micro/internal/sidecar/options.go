@@ -29,6 +29,9 @@ const (
 	// DefaultHealthCheckInterval is how often the health URL is polled when
 	// [HealthCheck] is given no interval.
 	DefaultHealthCheckInterval = 10 * time.Second
+	// DefaultHealthThreshold is how many health checks in a row must fail
+	// before a registered app is deregistered.
+	DefaultHealthThreshold = 3
 	// DefaultMaxBodySize bounds request bodies and websocket frames: the
 	// API gateway's default, the transport's message size limit (4 MiB).
 	DefaultMaxBodySize = api.DefaultMaxBodySize
@@ -68,6 +71,7 @@ type options struct {
 	appMetadata map[string]string
 	healthURL   string
 	healthEvery time.Duration
+	healthFails int
 	ttl         time.Duration
 	interval    time.Duration
 
@@ -158,12 +162,20 @@ func AppMetadata(md map[string]string) Option {
 
 // HealthCheck makes the sidecar poll url (GET) every interval: the app is
 // registered only while the answer is 2xx, deregistered when it is not (or
-// there is none) and registered again when it recovers. An interval of 0
+// there is none) [HealthThreshold] times in a row, and registered again
+// when it recovers. An interval of 0
 // or less means [DefaultHealthCheckInterval]. Used with [App]. Default: no
 // health check; the app is kept registered.
 func HealthCheck(url string, interval time.Duration) Option {
 	return func(o *options) { o.healthURL, o.healthEvery = url, interval }
 }
+
+// HealthThreshold sets how many health checks in a row must fail before a
+// registered app is deregistered, so that one slow or lost answer does not
+// take a working app out of the registry. An app that is not registered is
+// registered on its first good answer. 0 or less means
+// [DefaultHealthThreshold], 3. Used with [HealthCheck].
+func HealthThreshold(n int) Option { return func(o *options) { o.healthFails = n } }
 
 // RegisterTTL sets the TTL of the app's registration; 0 registers without
 // expiry. Default: [DefaultRegisterTTL], 90s.

@@ -185,6 +185,9 @@ func (o *options) check() error {
 		if o.healthEvery <= 0 {
 			o.healthEvery = DefaultHealthCheckInterval
 		}
+		if o.healthFails <= 0 {
+			o.healthFails = DefaultHealthThreshold
+		}
 	}
 	return nil
 }

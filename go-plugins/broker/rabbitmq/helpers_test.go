@@ -223,6 +223,12 @@ func (e *env) newBroker(t testing.TB, opts ...broker.Option) *testBroker {
 	}
 	rb := b.(*rabbitBroker)
 	t.Cleanup(func() {
+		if t.Failed() {
+			// What the broker said is the first clue to a failure (the
+			// suite's own cleanup, which may fail, has run by now).
+			t.Logf("the log of broker %s:", name)
+			lg.dump(t)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), patience)
 		defer cancel()
 		_ = rb.Disconnect(ctx)

@@ -160,8 +160,22 @@ func (p *proxy) answered(rsp *http.Response) error {
 	if t, ok := rsp.Request.Context().Value(proxyKey{}).(*proxyTarget); ok && t.sel != nil {
 		t.sel.Mark(t.service, t.node, nil)
 	}
+	if len(p.o.origins) > 0 {
+		// The gateway's allow-list decides which pages may read the
+		// answer, and the CORS middleware has set its headers already: a
+		// backend's own would go out beside them (two values, which
+		// browsers refuse) or open what the list closes.
+		for _, k := range gatewayCORSHeaders {
+			rsp.Header.Del(k)
+		}
+	}
 	return nil
 }
+
+// gatewayCORSHeaders are the CORS headers of an answer that the gateway's
+// CORS middleware owns once an allow-list is set. The backend's others
+// (Access-Control-Expose-Headers) pass.
+var gatewayCORSHeaders = []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials"}
 
 // fail answers a request the proxy could not complete: 413 for a body over
 // the limit, 504 when the backend did not answer within the request

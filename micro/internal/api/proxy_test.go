@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,12 @@ func (e *env) startBackend(t *testing.T, name string) {
 		case <-hold:
 		case <-r.Context().Done():
 		}
+	})
+	mux.HandleFunc("/web/cors", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+		w.Header().Set("Access-Control-Expose-Headers", "X-Backend")
+		_, _ = w.Write([]byte("cors"))
 	})
 	mux.HandleFunc("/web/big", func(w http.ResponseWriter, r *http.Request) {
 		chunk := bytes.Repeat([]byte("x"), 32<<10)
@@ -173,6 +180,49 @@ func TestProxyClientStopsReading(t *testing.T) {
 	if rsp.StatusCode != http.StatusOK {
 		t.Fatalf("next request: %d", rsp.StatusCode)
 	}
+}
+
+// TestProxyCORSOwnedByGateway: with an allow-list the gateway's CORS
+// headers are the only ones: a backend's Access-Control-Allow-Origin and
+// -Credentials neither go out beside them (two values, which browsers
+// refuse) nor open the answer to an origin the list leaves out. Without an
+// allow-list the backend's pass.
+func TestProxyCORSOwnedByGateway(t *testing.T) {
+	e := newEnv(t)
+	e.startBackend(t, "go.micro.api.web")
+	withList := e.gateway(t, Handler("proxy"), CORSOrigins("https://app.example"))
+	for _, tc := range []struct {
+		name, origin string
+		want         []string // Access-Control-Allow-Origin values
+		creds        []string
+	}{
+		{"allowed origin", "https://app.example", []string{"https://app.example"}, []string{"true"}},
+		{"other origin", "https://evil.example", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := do(t, withList, "GET", "/web/cors", "", "", "Origin", tc.origin)
+			if w.Code != http.StatusOK || w.Body.String() != "cors" {
+				t.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+			h := w.Result().Header
+			if got := h.Values("Access-Control-Allow-Origin"); !slices.Equal(got, tc.want) {
+				t.Errorf("Access-Control-Allow-Origin %q, want %q", got, tc.want)
+			}
+			if got := h.Values("Access-Control-Allow-Credentials"); !slices.Equal(got, tc.creds) {
+				t.Errorf("Access-Control-Allow-Credentials %q, want %q", got, tc.creds)
+			}
+			if got := h.Get("Access-Control-Expose-Headers"); got != "X-Backend" {
+				t.Errorf("Access-Control-Expose-Headers %q, want the backend's", got)
+			}
+		})
+	}
+	t.Run("no allow-list", func(t *testing.T) {
+		noList := e.gateway(t, Handler("proxy"))
+		w := do(t, noList, "GET", "/web/cors", "", "", "Origin", "https://evil.example")
+		if got := w.Result().Header.Values("Access-Control-Allow-Origin"); !slices.Equal(got, []string{"*"}) {
+			t.Errorf("Access-Control-Allow-Origin %q, want the backend's *", got)
+		}
+	})
 }
 
 // TestProxyTooLargeChunked sends a body without Content-Length over the

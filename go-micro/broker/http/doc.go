@@ -46,9 +46,10 @@
 // a new subscriber may take a moment to be seen by other brokers) and
 // posts the message to the subscribers in parallel: to every plain
 // subscriber, and for each queue group to one member picked at random.
-// When that member cannot be dialled or has gone, the next one is tried,
-// so the group still gets the message once; a member whose handler ran and
-// failed is not retried. Publish returns when every delivery has been
+// When that member cannot be dialled, has gone, or its handler failed or
+// nacked the message, the next one is tried, each member once (as other
+// brokers redeliver a nacked message to another member), so the group
+// gets the message once when any member takes it. Publish returns when every delivery has been
 // answered, which means after the subscribers' handlers have run. While
 // the registry cannot be reached, Publish keeps delivering to the
 // subscribers the cache saw last (it logs the outage through

@@ -365,8 +365,11 @@ func (b *httpBroker) Publish(ctx context.Context, topic string, m *broker.Messag
 }
 
 // deliverGroup delivers to one member of a queue group, trying the members
-// in random order while a delivery surely did not reach its handler (the
-// member could not be dialled or had gone).
+// in random order, each once, while a delivery did not take: the member
+// could not be dialled, had gone, or its handler refused the event (failed
+// or nacked it), as another broker would redeliver a nacked message to
+// another member. It stops at any other error (a message the members
+// cannot take, a broken connection that may have delivered it).
 func (b *httpBroker) deliverGroup(ctx context.Context, queue string, members []*registry.Node, payload []byte, key string) error {
 	mrand.Shuffle(len(members), func(i, j int) { members[i], members[j] = members[j], members[i] })
 	var last error
@@ -379,11 +382,18 @@ func (b *httpBroker) deliverGroup(ctx context.Context, queue string, members []*
 			continue
 		}
 		last = &DeliveryError{Subscriber: n.Id, Address: n.Address, Queue: queue, Err: err}
-		if !errors.Is(err, errNotDelivered) || ctx.Err() != nil {
+		if !errors.Is(err, errNotDelivered) && !refused(err) || ctx.Err() != nil {
 			return last
 		}
 	}
 	return last // nil when every member had gone
+}
+
+// refused reports whether err is a subscriber's answer that its handler
+// failed or nacked the event (the 500 this broker's endpoint answers then).
+func refused(err error) bool {
+	var e *merrors.Error
+	return errors.As(err, &e) && e.Id == errorID && e.Code == nethttp.StatusInternalServerError
 }
 
 var (

@@ -435,6 +435,61 @@ func TestQueueGroupFailover(t *testing.T) {
 	}
 }
 
+// TestQueueGroupRefusedGoesToAnotherMember: a member whose handler fails
+// or nacks does not lose the message for its group: the next member gets
+// it, and Publish succeeds. When every member refuses, Publish reports the
+// group's failure after trying each member once.
+func TestQueueGroupRefusedGoesToAnotherMember(t *testing.T) {
+	reg := memory.New()
+	pub := connected(t, reg, defaultConfig())
+	b1, b2, b3 := connected(t, reg, defaultConfig()), connected(t, reg, defaultConfig()), connected(t, reg, defaultConfig())
+	var failed, nacked, good atomic.Int64
+	subscribe := func(b *httpBroker, topic string, h broker.Handler, opts ...broker.SubscribeOption) {
+		t.Helper()
+		if _, err := b.Subscribe(t.Context(), topic, h, append(opts, broker.Queue("g"))...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail := func(context.Context, broker.Event) error { failed.Add(1); return errors.New("boom") }
+	nack := func(_ context.Context, e broker.Event) error { nacked.Add(1); return e.Nack() }
+	subscribe(b1, "t", fail)
+	subscribe(b2, "t", nack, broker.DisableAutoAck())
+	subscribe(b3, "t", func(context.Context, broker.Event) error { good.Add(1); return nil })
+	testenv.WaitFor(t, "the publisher to see the group's three members", func() bool {
+		ss, err := pub.sess.cache.GetService(t.Context(), ServicePrefix+"t")
+		return err == nil && len(ss) == 1 && len(ss[0].Nodes) == 3
+	})
+	const n = 30
+	for i := range n {
+		if err := pub.Publish(t.Context(), "t", &broker.Message{Body: []byte("x")}); err != nil {
+			t.Fatalf("Publish %d: %v", i, err)
+		}
+	}
+	if good.Load() != n {
+		t.Errorf("the member that takes messages got %d, want %d", good.Load(), n)
+	}
+	if failed.Load()+nacked.Load() == 0 {
+		t.Error("the refusing members were never tried: the test shows nothing")
+	}
+
+	// Only refusing members: each is tried once, and Publish says so.
+	subscribe(b1, "u", fail)
+	subscribe(b2, "u", nack, broker.DisableAutoAck())
+	testenv.WaitFor(t, "the publisher to see the refusing group", func() bool {
+		ss, err := pub.sess.cache.GetService(t.Context(), ServicePrefix+"u")
+		return err == nil && len(ss) == 1 && len(ss[0].Nodes) == 2
+	})
+	f0, n0 := failed.Load(), nacked.Load()
+	err := pub.Publish(t.Context(), "u", &broker.Message{Body: []byte("x")})
+	var de *DeliveryError
+	if !errors.As(err, &de) || de.Queue != "g" || merrors.Code(de.Err) != 500 {
+		t.Fatalf("Publish to a group that refuses = %v, want a DeliveryError of group g with the 500", err)
+	}
+	if f, k := failed.Load()-f0, nacked.Load()-n0; f != 1 || k != 1 {
+		t.Errorf("the members were tried %d and %d times, want once each", f, k)
+	}
+}
+
 func TestDeadPlainSubscriberReported(t *testing.T) {
 	reg := memory.New()
 	pub := connected(t, reg, defaultConfig())

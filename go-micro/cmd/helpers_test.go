@@ -3,12 +3,8 @@ package cmd_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/x509"
-	"encoding/pem"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -167,19 +163,7 @@ func mustRun(t *testing.T, have cmd.Components, args ...string) result {
 // key to PEM files in a temporary directory.
 func writePEM(t *testing.T) (certFile, keyFile string) {
 	t.Helper()
-	cfg := testenv.SelfSignedTLS(t)
-	cert := cfg.Certificates[0]
-	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile = filepath.Join(dir, "cert.pem")
-	keyFile = filepath.Join(dir, "key.pem")
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key})
-	writeFile(t, certFile, string(certPEM))
-	writeFile(t, keyFile, string(keyPEM))
+	certFile, keyFile, _ = testenv.SelfSignedFiles(t)
 	return certFile, keyFile
 }
 

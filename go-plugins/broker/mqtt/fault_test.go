@@ -127,9 +127,7 @@ func TestPersistentSession(t *testing.T) {
 // checks that broker.TLS secures the connection and that a broker that
 // does not trust the server's certificate cannot connect.
 func TestTLS(t *testing.T) {
-	cfg := testenv.SelfSignedTLS(t)
-	dir := t.TempDir()
-	certFile, keyFile := writeTLSFiles(t, dir, cfg.Certificates[0].Certificate[0], cfg.Certificates[0].PrivateKey)
+	certFile, keyFile, cfg := testenv.SelfSignedFiles(t)
 	m := startMosquitto(t, "certfile "+certFile+"\nkeyfile "+keyFile)
 
 	b := connected(t, m.addr, broker.TLS(cfg))

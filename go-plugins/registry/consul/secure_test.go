@@ -1,14 +1,9 @@
 package consul
 
 import (
-	"crypto/ecdsa"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,19 +18,7 @@ import (
 // registry.TLS, Token and Datacenter.
 func TestTLSTokenDatacenter(t *testing.T) {
 	t.Parallel()
-	cfg := testenv.SelfSignedTLS(t)
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	key, err := x509.MarshalECPrivateKey(cfg.Certificates[0].PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cfg.Certificates[0].Certificate[0]}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: key}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certFile, keyFile, cfg := testenv.SelfSignedFiles(t)
 	const token = "root-token"
 	httpsPort := consultest.FreePorts(t, 1)[0]
 	consultest.Start(t, consultest.Token(token), consultest.Args(

@@ -170,26 +170,37 @@ func TestBrokerBadInput(t *testing.T) {
 func TestQueueGroup(t *testing.T) {
 	b := connectedBroker(t)
 	s := start(t, Broker(b), SocketBuffer(1024))
-	g1 := dial(t, s, "topic=orders&queue=workers&mode=sub", true)
-	g2 := dial(t, s, "topic=orders&queue=workers&mode=sub", true)
-	plain := dial(t, s, "topic=orders&mode=sub", true)
-	pub := dial(t, s, "topic=orders&mode=pub", false)
+	queueGroupRound(t, s, "orders", 300, true)
+}
 
-	const n = 300
+// queueGroupRound dials two sockets of one queue group, a plain socket and
+// a publishing one on topic, publishes n messages and checks that the
+// plain socket gets every one (in order when ordered) and the group each
+// exactly once between its members; then that a last message reaches the
+// plain socket and one member, and nothing else is on its way.
+func queueGroupRound(t *testing.T, s *Server, topic string, n int, ordered bool) {
+	t.Helper()
+	g1 := dial(t, s, "topic="+topic+"&queue=workers&mode=sub", true)
+	g2 := dial(t, s, "topic="+topic+"&queue=workers&mode=sub", true)
+	plain := dial(t, s, "topic="+topic+"&mode=sub", true)
+	pub := dial(t, s, "topic="+topic+"&mode=pub", false)
+
 	for i := range n {
 		pub.send(t, websocket.TextMessage, fmt.Sprintf(`{"n":%d}`, i))
 	}
-
 	want := make(map[string]bool, n)
 	for i := range n {
 		want[fmt.Sprintf(`{"n":%d}`, i)] = true
 	}
-	// The plain socket gets every message, in order.
+	// The plain socket gets every message, once (in order when ordered).
+	plainSeen := make(map[string]bool, n)
 	for i := range n {
 		f := testenv.Recv(t, fmt.Sprintf("message %d on the plain socket", i), plain.frames)
-		if got := string(f.data); got != fmt.Sprintf(`{"n":%d}`, i) || f.typ != websocket.TextMessage {
-			t.Fatalf("plain socket: message %d is %q (type %d)", i, got, f.typ)
+		got := string(f.data)
+		if f.typ != websocket.TextMessage || !want[got] || plainSeen[got] || ordered && got != fmt.Sprintf(`{"n":%d}`, i) {
+			t.Fatalf("plain socket: message %d is %q (type %d, seen before: %v)", i, got, f.typ, plainSeen[got])
 		}
+		plainSeen[got] = true
 	}
 	// The group gets each message once.
 	seen := make(map[string]int, n)

@@ -12,17 +12,10 @@ import (
 // protobuf codec, and the api.Response written as the HTTP response.
 func apiHandler(o *options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		service, endpoint, err := o.resolver.resolve(r.URL.Path)
-		if err != nil {
-			WriteError(w, r, err)
-			return
-		}
-		setTarget(w, service, endpoint)
 		buf := getBuffer()
 		defer buf.release()
-		body, err := readBody(w, r, o.maxBody, buf)
-		if err != nil {
-			WriteError(w, r, err)
+		service, endpoint, body, ok := o.resolveAndRead(w, r, buf)
+		if !ok {
 			return
 		}
 		req, err := apiRequest(r, body)

@@ -83,23 +83,35 @@ func CallHandler(opts ...Option) http.Handler {
 	return callHandler(&o)
 }
 
+// resolveAndRead resolves the request's path to its service and endpoint
+// (recorded for the access log) and reads its body into buf, as the rpc
+// and api handlers begin. When either fails it answers the error itself
+// and ok is false.
+func (o *options) resolveAndRead(w http.ResponseWriter, r *http.Request, buf *buffer) (service, endpoint string, body []byte, ok bool) {
+	service, endpoint, err := o.resolver.resolve(r.URL.Path)
+	if err != nil {
+		WriteError(w, r, err)
+		return "", "", nil, false
+	}
+	setTarget(w, service, endpoint)
+	body, err = readBody(w, r, o.maxBody, buf)
+	if err != nil {
+		WriteError(w, r, err)
+		return "", "", nil, false
+	}
+	return service, endpoint, body, true
+}
+
 func callHandler(o *options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !allowed(r.Method, callMethods) {
 			methodNotAllowed(w, r, callMethods...)
 			return
 		}
-		service, endpoint, err := o.resolver.resolve(r.URL.Path)
-		if err != nil {
-			WriteError(w, r, err)
-			return
-		}
-		setTarget(w, service, endpoint)
 		buf := getBuffer()
 		defer buf.release()
-		body, err := readBody(w, r, o.maxBody, buf)
-		if err != nil {
-			WriteError(w, r, err)
+		service, endpoint, body, ok := o.resolveAndRead(w, r, buf)
+		if !ok {
 			return
 		}
 		req, err := decodeCall(r.Header.Get("Content-Type"), r.URL.RawQuery, body)
